@@ -1,0 +1,545 @@
+"""HTTP client for the Model API metrics endpoint.
+
+`MetricsClient.get_metrics` sends `GET {root}/api/v2/model/metrics`, waits
+while the job is not finished, and returns a `MetricsResult`. It maps both
+error styles of Instabase servers (HTTP 200 with `status: ERROR`, and HTTP
+4xx/5xx with `message`) to the package's exceptions.
+
+The token is kept in a private attribute and sent only as the Bearer header
+to the configured root's origin. Redirects are not followed, so the header
+never reaches another origin, and error messages never include it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import (
+    AuthenticationError,
+    CancelledError,
+    ConfigurationError,
+    IbMetricsError,
+    InvalidRequestError,
+    JobFailedError,
+    MetricsTimeoutError,
+    NotFoundError,
+    ResponseFormatError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+    from .result import MetricsResult
+
+logger = logging.getLogger(__name__)
+
+ROOT_ENV = "IB_ROOT_URL"
+TOKEN_ENV = "IB_API_TOKEN"
+METRICS_PATH = "/api/v2/model/metrics"
+JOB_TYPES = ("training", "pruning", "evaluation")
+
+FINISHED_STATES = frozenset({"DONE", "COMPLETE", "COMPLETED"})
+FAILED_STATES = frozenset({"FAILED", "CANCELLED", "CANCELED", "STOPPED", "ERROR", "KILLED"})
+WAITING_STATES = frozenset({"PENDING", "RUNNING", "QUEUED", "STARTED", "IN_PROGRESS", "SCHEDULED"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BODY_PREVIEW_CHARS = 120
+
+
+@dataclass(frozen=True)
+class PollStatus:
+    """Progress of a wait for a job, passed to the `progress` callback."""
+
+    job_id: str
+    state: str
+    polls: int
+    elapsed: float
+
+
+class MetricsClient:
+    """Fetch job metrics from an Instabase instance.
+
+    `root_url` defaults to the `IB_ROOT_URL` environment variable and
+    `token` to `IB_API_TOKEN`. `timeout` is the (connect, read) timeout of
+    each request in seconds. `verify` is True, False or a CA bundle path,
+    `cert` a client certificate path or (cert, key) pair for mutual TLS.
+    Proxies come from the environment (`HTTPS_PROXY`, `NO_PROXY`), as in
+    requests. Plain `http://` is accepted only for loopback hosts unless
+    `allow_http=True`.
+    """
+
+    def __init__(
+        self,
+        root_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float | tuple[float, float] = (5.0, 60.0),
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        max_wait: float = 1800.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        max_retries: int = 3,
+        retry_after_max: float = 60.0,
+        allow_http: bool = False,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.root_url = normalize_root(root_url if root_url is not None else os.environ.get(ROOT_ENV), allow_http)
+        self.__token = _check_token(token if token is not None else _default_token())
+        self.timeout = timeout
+        self.verify = verify
+        self.cert = cert
+        self.max_wait = _positive("max_wait", max_wait, allow_zero=True)
+        self.poll_interval = _positive("poll_interval", poll_interval)
+        self.max_poll_interval = max(_positive("max_poll_interval", max_poll_interval), self.poll_interval)
+        self.max_retries = int(max_retries)
+        self.retry_after_max = _positive("retry_after_max", retry_after_max, allow_zero=True)
+        self._session = session
+        self._session_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MetricsClient(root_url={self.root_url!r}, token=<hidden>)"
+
+    # --- session -----------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        """The requests session, created on first use with retries mounted."""
+        with self._session_lock:
+            if self._session is None:
+                self._session = _make_session(self.max_retries, self.retry_after_max)
+            return self._session
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            self._session.close()
+
+    def __enter__(self) -> MetricsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- requests ----------------------------------------------------------
+
+    def get_metrics(
+        self,
+        model_project_path: str,
+        job_id: str,
+        job_type: str = "training",
+        *,
+        wait: bool = True,
+        max_wait: float | None = None,
+        poll_interval: float | None = None,
+        progress: Callable[[PollStatus], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> MetricsResult:
+        """Fetch a job's metrics, waiting while the job is not finished.
+
+        Polls every `poll_interval` seconds, growing by half each time up to
+        `max_poll_interval`, until the job is finished or `max_wait` seconds
+        have passed (then `MetricsTimeoutError` names the last state). With
+        `wait=False` one request is sent and an unfinished job comes back as
+        a result whose `state` says so. `progress` is called after each
+        poll; setting `cancel` stops the wait with `CancelledError`.
+        """
+        model_project_path, job_id, job_type = check_job(model_project_path, job_id, job_type)
+        max_wait = self.max_wait if max_wait is None else _positive("max_wait", max_wait, allow_zero=True)
+        interval = self.poll_interval if poll_interval is None else _positive("poll_interval", poll_interval)
+
+        started = time.monotonic()
+        polls = 0
+        while True:
+            data, warnings = self.fetch_once(model_project_path, job_id, job_type)
+            polls += 1
+            state = job_state(data)
+            elapsed = time.monotonic() - started
+            if progress is not None:
+                progress(PollStatus(job_id, state, polls, elapsed))
+
+            if state in FINISHED_STATES or not wait:
+                return self._result(data, warnings, model_project_path, job_id, job_type)
+            if state in FAILED_STATES:
+                raise JobFailedError(_failure_message(data, job_id, state))
+            if state not in WAITING_STATES:
+                logger.info("job %s reports the unknown state %r; waiting as if it were running", job_id, state)
+
+            remaining = max_wait - elapsed
+            if remaining <= 0:
+                raise MetricsTimeoutError(
+                    f"job {job_id} is still {state} after {elapsed:.0f} s and {polls} polls "
+                    f"(max_wait is {max_wait:g} s); wait longer with a larger max_wait"
+                )
+            if _sleep(min(interval, remaining), cancel):
+                raise CancelledError(f"stopped waiting for job {job_id} ({state} after {polls} polls)")
+            interval = min(interval * 1.5, self.max_poll_interval)
+
+    def fetch_once(self, model_project_path: str, job_id: str, job_type: str = "training") -> tuple[dict, list[str]]:
+        """Send one request and return the decoded body and parser warnings.
+
+        Raises the package's errors for HTTP errors, `status: ERROR` bodies
+        and bodies that are not the expected JSON object.
+        """
+        import requests
+
+        params = {"model_project_path": model_project_path, "job_id": job_id, "job_type": job_type}
+        url = self.root_url + METRICS_PATH
+        try:
+            response = self.session.get(
+                url,
+                params=params,
+                auth=_BearerAuth(self.__token, self.root_url),
+                timeout=self.timeout,
+                verify=self.verify,
+                cert=self.cert,
+                allow_redirects=False,
+            )
+        except requests.exceptions.Timeout as exc:
+            raise MetricsTimeoutError(
+                f"no response from {self.root_url} for job {job_id} within the timeout of {_describe_timeout(self.timeout)} "
+                f"({type(exc).__name__}); check the server or raise the timeout"
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            raise ConfigurationError(
+                f"TLS failed for {self.root_url}: {_first_line(exc)}; set verify to your CA bundle path"
+            ) from None
+        except requests.exceptions.RetryError:
+            raise ServerError(
+                f"{self.root_url} kept failing for job {job_id} after {self.max_retries} retries; try again later"
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise ServerError(
+                f"could not connect to {self.root_url} for job {job_id} ({_connection_reason(exc)}); "
+                f"check the root URL ({ROOT_ENV}) and that the server is running"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise ServerError(f"request to {self.root_url} for job {job_id} failed: {_first_line(exc)}") from None
+
+        return self._decode(response, job_id, model_project_path)
+
+    def _decode(self, response: requests.Response, job_id: str, project: str) -> tuple[dict, list[str]]:
+        from .parsing import load_json
+
+        status = response.status_code
+        body = response.content
+        content_type = response.headers.get("Content-Type", "")
+        message = self._redact(_server_message(body))
+        where = f"for job {job_id} in {project!r}"
+
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("Location", "")).netloc or "another location"
+            raise ResponseFormatError(
+                f"HTTP {status}: {self.root_url} redirected to {target} {where}; "
+                f"set the root URL to the server's final address (redirects are not followed, to keep the token safe)"
+            )
+        if status in (401, 403):
+            hint = "check IB_API_TOKEN" if status == 401 else "check that your account can read this project"
+            raise AuthenticationError(f"HTTP {status} {where}: {message or response.reason}; {hint}")
+        if status == 404:
+            detail = message or "not found"
+            where_404 = f"for job {job_id}" if project in detail else where
+            raise NotFoundError(f"HTTP 404 {where_404}: {detail}; check the project path and job ID")
+        if status in RETRY_STATUSES or status >= 500:
+            raise ServerError(f"HTTP {status} {where}: {message or response.reason}{self._retry_after_note(response)}")
+        if status >= 400:
+            raise InvalidRequestError(f"HTTP {status} {where}: {message or response.reason}")
+
+        if not body.strip():
+            raise ResponseFormatError(f"HTTP {status} {where}: empty response body ({content_type or 'no content type'})")
+        if "json" not in content_type.lower() and body.lstrip()[:1] not in (b"{", b"["):
+            raise ResponseFormatError(
+                f"HTTP {status} {where}: expected JSON, got {content_type or 'no content type'}: "
+                f"{self._redact(_preview(body))!r}"
+            )
+        try:
+            loaded = load_json(body)
+        except ResponseFormatError as exc:
+            raise ResponseFormatError(f"HTTP {status} {where}: {exc}; body starts {self._redact(_preview(body))!r}") from None
+
+        data = loaded.data
+        if not isinstance(data, dict):
+            raise ResponseFormatError(f"HTTP {status} {where}: expected a JSON object, got a {type(data).__name__}")
+        if str(data.get("status", "OK")).upper() == "ERROR":
+            raise JobFailedError(f"server error {where}: {self._redact(_message_of(data)) or 'no message'}")
+        return data, loaded.warnings
+
+    def _retry_after_note(self, response: requests.Response) -> str:
+        value = response.headers.get("Retry-After")
+        asked = _retry_after_seconds(value)
+        if asked is not None and asked > self.retry_after_max:
+            return (
+                f"; the server asked to retry after {value} s, beyond this client's limit of "
+                f"{self.retry_after_max:g} s (retry_after_max); try again later"
+            )
+        return f"; gave up after {self.max_retries} retries; try again later"
+
+    def _result(self, data: dict, warnings: list[str], project: str, job_id: str, job_type: str) -> MetricsResult:
+        from .result import MetricsResult
+
+        return MetricsResult(data, job_id=job_id, job_type=job_type, model_project_path=project, warnings=warnings)
+
+    def _redact(self, text: str) -> str:
+        token = self.__token
+        return text.replace(token, "<token>") if token and token in text else text
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+def normalize_root(root_url: str | None, allow_http: bool = False) -> str:
+    """Return the instance root without a trailing `/` or `/api/v1`.
+
+    Raises `ConfigurationError` for a missing root, a scheme other than
+    http or https, or plain http to a host other than loopback (unless
+    `allow_http`).
+    """
+    if root_url is None or not str(root_url).strip():
+        raise ConfigurationError(
+            f"no root URL: set {ROOT_ENV} (for example https://www.instabase.com) or pass root_url"
+        )
+
+    root = str(root_url).strip().rstrip("/")
+    for suffix in ("/api/v1", "/api/v2"):
+        if root.lower().endswith(suffix):
+            root = root[: -len(suffix)].rstrip("/")
+
+    parts = urlsplit(root)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"invalid root URL {_safe_url(root)!r}: expected http(s)://host[:port]")
+    if parts.username or parts.password:
+        raise ConfigurationError("the root URL must not contain a user name or password; use IB_API_TOKEN")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"invalid root URL {_safe_url(root)!r}: remove the query or fragment")
+    if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"refusing plain http to {parts.hostname}: the token would travel unencrypted; "
+            f"use https, or pass allow_http=True"
+        )
+    return root
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is localhost or a loopback address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_job(model_project_path: Any, job_id: Any, job_type: Any) -> tuple[str, str, str]:
+    """Validate a job's identifiers before any request and return them stripped."""
+    if not isinstance(model_project_path, str) or not model_project_path.strip():
+        raise InvalidRequestError("the model project path is empty; pass the path of the model project's folder")
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise InvalidRequestError("the job ID is empty; pass the ID of a training, pruning or evaluation job")
+    if job_type not in JOB_TYPES:
+        raise InvalidRequestError(f"invalid job type {job_type!r}: expected one of {', '.join(JOB_TYPES)}")
+    return model_project_path.strip(), job_id.strip(), job_type
+
+
+def job_state(data: dict) -> str:
+    """Return a response's job state in upper case.
+
+    A body with tables and no envelope counts as finished, and a body with
+    neither reports its state as UNKNOWN.
+    """
+    state = data.get("state")
+    if isinstance(state, str) and state.strip():
+        return state.strip().upper()
+    return "DONE" if "metrics" in data else "UNKNOWN"
+
+
+_token_override: str | None = None
+
+
+def set_token(token: str | None = None) -> None:
+    """Set the API token for this Python process, prompting when none is given.
+
+    The prompt hides the input, so the token never lands in a notebook's
+    cells or outputs. The token set here takes precedence over `IB_API_TOKEN`.
+    """
+    global _token_override
+
+    if token is None:
+        import getpass
+
+        token = getpass.getpass("Instabase API token: ")
+    _token_override = _check_token(token)
+
+
+def _default_token() -> str | None:
+    return _token_override if _token_override is not None else os.environ.get(TOKEN_ENV)
+
+
+def _check_token(token: str | None) -> str:
+    if token is None or not str(token).strip():
+        raise ConfigurationError(f"no API token: set {TOKEN_ENV}, or call ibmetrics_nb.set_token() in a notebook")
+    token = str(token).strip()
+    if any(ch in token for ch in "\r\n"):
+        raise ConfigurationError(f"the API token contains a line break; check {TOKEN_ENV}")
+    return token
+
+
+def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRequestError(f"invalid {name} {value!r}: expected a number of seconds") from None
+    if number != number or number < 0 or (number == 0 and not allow_zero):
+        raise InvalidRequestError(f"invalid {name} {value!r}: expected a positive number of seconds")
+    return number
+
+
+def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
+    """Sleep, returning True at once when `cancel` is set."""
+    if cancel is None:
+        time.sleep(seconds)
+        return False
+    return cancel.wait(seconds)
+
+
+def _failure_message(data: dict, job_id: str, state: str) -> str:
+    detail = _message_of(data)
+    return f"job {job_id} ended in state {state}" + (f": {detail}" if detail else "") + "; see the job's logs on Instabase"
+
+
+def _message_of(data: dict) -> str:
+    for key in ("msg", "message", "error", "detail"):
+        value = data.get(key)
+        if isinstance(value, str) and value.strip():
+            return _first_line(value)
+    return ""
+
+
+def _server_message(body: bytes) -> str:
+    """Return the `message` or `msg` of a JSON error body, else ''."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return _message_of(data) if isinstance(data, dict) else ""
+
+
+def _preview(body: bytes) -> str:
+    text = body[: BODY_PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return text if len(text) <= BODY_PREVIEW_CHARS else text[:BODY_PREVIEW_CHARS] + "..."
+
+
+def _first_line(value: Any) -> str:
+    text = str(value).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _describe_timeout(timeout: Any) -> str:
+    if isinstance(timeout, tuple):
+        return f"{timeout[0]:g} s to connect, {timeout[1]:g} s to read"
+    return f"{timeout:g} s"
+
+
+def _connection_reason(exc: Exception) -> str:
+    text = str(exc)
+    for reason in ("Connection refused", "Name or service not known", "Connection reset", "Remote end closed"):
+        if reason.lower() in text.lower():
+            return reason.lower()
+    return "connection error"
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value).timestamp() - time.time()
+    except (TypeError, ValueError):
+        return None
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else url[:60]
+
+
+def _make_session(max_retries: int, retry_after_max: float) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=_make_retry(max_retries, retry_after_max), pool_maxsize=32)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _make_retry(max_retries: int, retry_after_max: float) -> Any:
+    from urllib3.exceptions import MaxRetryError, ResponseError
+    from urllib3.util.retry import Retry
+
+    class BoundedRetry(Retry):
+        """Retry that gives up, instead of sleeping, past `retry_after_max`."""
+
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            if response is not None:
+                asked = self.get_retry_after(response)
+                if asked is not None and asked > retry_after_max:
+                    logger.info("not retrying: the server asked to wait %.0f s, over the limit of %g s", asked, retry_after_max)
+                    # urllib3 returns the response itself for this error because raise_on_status is False.
+                    raise MaxRetryError(_pool, url, ResponseError("Retry-After over the limit"))
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return BoundedRetry(
+        total=max_retries,
+        connect=max_retries,
+        read=max_retries,
+        status=max_retries,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_max=10.0,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+class _BearerAuth:
+    """Add the Bearer header only to requests for the root's own origin."""
+
+    def __init__(self, token: str, root_url: str) -> None:
+        self._token = token
+        self._origin = _origin(root_url)
+
+    def __call__(self, request: Any) -> Any:
+        if _origin(request.url) == self._origin:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<hidden>)"
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+__all__ = ["MetricsClient", "PollStatus", "normalize_root", "check_job", "job_state", "IbMetricsError"]

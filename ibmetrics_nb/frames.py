@@ -1,0 +1,169 @@
+"""Build pandas DataFrames from parsed tables.
+
+Kept apart from `parsing` so that the magic can load without importing
+pandas: this module is imported the first time a result is built.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .parsing import (
+    FRACTION_METRICS,
+    SCORES,
+    RawTable,
+    convert_column,
+    epoch_number,
+    is_average_label,
+    metric_name,
+)
+
+SCORE_COLUMNS = ["precision", "recall", "f1", "support", "ece"]
+
+
+def table_frame(table: RawTable) -> pd.DataFrame:
+    """Return the table as a DataFrame indexed by its first column.
+
+    Numeric columns become float64 (percent strings as fractions, missing
+    markers as NaN); any column with a text cell keeps the raw cells. The
+    subtitle, `show` flag, kind and repair notes go to `df.attrs`.
+    """
+    headers = table.headers or ["label"]
+    labels = [_label(row[0]) if row else "" for row in table.rows]
+    columns = _convert_body(table, len(headers) - 1)
+
+    frame = pd.DataFrame(dict(zip(range(len(columns)), columns)), index=pd.Index(labels, name=headers[0], dtype=object))
+    frame.columns = pd.Index(headers[1:], dtype=object)
+    frame.attrs.update(
+        title=table.title,
+        subtitle=table.subtitle,
+        show=table.show,
+        kind=table.kind,
+        problems=list(table.problems),
+    )
+    if table.kind == SCORES:
+        _rescale_percent_columns(frame)
+    return frame
+
+
+def _label(cell: Any) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell)
+
+
+def _convert_body(table: RawTable, width: int) -> list[Any]:
+    if width <= 0:
+        return []
+
+    body = [row[1:] for row in table.rows]
+    fast = _all_numeric(body, width)
+    if fast is not None:
+        return [fast[:, i] for i in range(width)]
+
+    columns: list[Any] = []
+    for index in range(width):
+        cells = [row[index] for row in body]
+        values, _ = convert_column(cells)
+        columns.append(np.array(values, dtype=float) if values is not None else pd.array(cells, dtype=object))
+    return columns
+
+
+def _all_numeric(body: list[list[Any]], width: int) -> np.ndarray | None:
+    """Convert a body of plain numbers in one step, or return None.
+
+    This is the fast path for confusion matrices and loss curves. Strings
+    are excluded because numpy would accept "nan" or reject "12%".
+    """
+    if not body:
+        return np.empty((0, width))
+    for row in body:
+        for cell in row:
+            if type(cell) not in (int, float):
+                return None
+    return np.asarray(body, dtype=float).reshape(len(body), width)
+
+
+def _rescale_percent_columns(frame: pd.DataFrame) -> None:
+    # Older platforms wrote one score as "87.50" with no percent sign.
+    # A fraction above 1 is impossible, so such values are percentages.
+    rescaled = []
+    for position, header in enumerate(frame.columns):
+        if metric_name(header) not in FRACTION_METRICS:
+            continue
+        column = frame.iloc[:, position]
+        if column.dtype != float:
+            continue
+        mask = (column > 1) & (column <= 100)
+        if mask.any():
+            frame.iloc[:, position] = column.where(~mask, column / 100)
+            rescaled.append(str(header))
+    if rescaled:
+        frame.attrs["problems"].append(f"values above 1 in {', '.join(rescaled)} were read as percentages")
+
+
+def confusion_frame(table: RawTable) -> pd.DataFrame:
+    """Return a confusion matrix: index `true`, columns `predicted`, int counts."""
+    frame = table_frame(table)
+    frame.index.name = "true"
+    frame.columns.name = "predicted"
+
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    if numeric.notna().all().all() and (numeric % 1 == 0).all().all():
+        numeric = numeric.astype("int64")
+    numeric.attrs = frame.attrs
+    return numeric
+
+
+def loss_frame(table: RawTable) -> pd.DataFrame:
+    """Return the loss curve: index = split, integer epoch columns."""
+    frame = table_frame(table)
+    frame.index.name = "split"
+    frame.columns = pd.Index(
+        [epoch_number(h, position) for position, h in enumerate(frame.columns, start=1)], name="epoch"
+    )
+    return frame.apply(pd.to_numeric, errors="coerce")
+
+
+def score_rows(frame: pd.DataFrame, job_id: Any, job_type: Any, title: str) -> pd.DataFrame:
+    """Return one long-format row per label of a per-class or per-field table."""
+    renamed = {}
+    for header in frame.columns:
+        name = metric_name(header)
+        while name in renamed.values() or name in ("job_id", "job_type", "table", "label", "is_average"):
+            name += "_"
+        renamed[header] = name
+
+    body = frame.rename(columns=renamed).reset_index(drop=True)
+    labels = list(frame.index)
+    head = pd.DataFrame(
+        {
+            "job_id": pd.array([job_id] * len(labels), dtype=object),
+            "job_type": pd.array([job_type] * len(labels), dtype=object),
+            "table": pd.array([title] * len(labels), dtype=object),
+            "label": pd.array(labels, dtype=object),
+            "is_average": np.array([is_average_label(label) for label in labels], dtype=bool),
+        }
+    )
+    for name in SCORE_COLUMNS:
+        if name not in body.columns:
+            body[name] = math.nan
+    extras = [c for c in body.columns if c not in SCORE_COLUMNS]
+    return pd.concat([head, body[SCORE_COLUMNS + extras]], axis=1)
+
+
+def empty_score_rows() -> pd.DataFrame:
+    """Return the long-format frame with its columns and no rows."""
+    columns = ["job_id", "job_type", "table", "label", "is_average"] + SCORE_COLUMNS
+    frame = pd.DataFrame({name: pd.array([], dtype=object) for name in columns})
+    frame["is_average"] = frame["is_average"].astype(bool)
+    for name in SCORE_COLUMNS:
+        frame[name] = frame[name].astype(float)
+    return frame
+

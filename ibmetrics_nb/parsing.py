@@ -1,0 +1,350 @@
+"""Parse metrics responses: strict JSON loading, cell values and table kinds.
+
+The functions here are pure and know nothing of HTTP or display. They turn
+the server's loosely typed tables (percent strings, "N/A" markers, rows of
+the wrong length, renamed headers from older platforms) into plain Python
+and pandas values, and they report every repair they make as a warning
+string instead of repairing silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ResponseFormatError
+
+MISSING_MARKERS = frozenset({"", "n/a", "na", "nan", "none", "null", "unknown", "-"})
+
+# Table kinds, recognised by title first and by the first header second.
+SCORES = "scores"
+CONFUSION = "confusion"
+LOSS = "loss"
+TRIALS = "trials"
+OTHER = "other"
+
+SCORE_LABEL_HEADERS = frozenset({"class type", "field name", "class", "field", "label", "class name"})
+METRIC_NAMES = {
+    "f1 score": "f1",
+    "f1-score": "f1",
+    "f1": "f1",
+    "precision": "precision",
+    "recall": "recall",
+    "support": "support",
+    "ece": "ece",
+    "exact_match": "exact_match",
+    "exact match": "exact_match",
+    "accuracy": "accuracy",
+}
+# Columns whose values are fractions of 1; a bare number above 1 in them is a percentage.
+FRACTION_METRICS = frozenset({"f1", "precision", "recall", "exact_match", "accuracy"})
+AVERAGE_LABEL = re.compile(r"\b(avg|average|averages|overall|total)\b|^(accuracy|micro|macro|weighted|samples)$", re.I)
+EPOCH_HEADER = re.compile(r"^\s*(?:epoch\s*)?(\d+)\s*$", re.I)
+
+
+# --- JSON -----------------------------------------------------------------
+
+
+@dataclass
+class LoadedJSON:
+    """A parsed document plus what the parser had to tolerate to read it."""
+
+    data: Any
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_json(source: str | bytes | bytearray | os.PathLike | dict) -> LoadedJSON:
+    """Parse a metrics document from JSON text, bytes, a file path or a dict.
+
+    A `str` that starts with `{` or `[` (after white space) is JSON text and
+    any other `str` is a file path. Invalid JSON raises `ResponseFormatError`
+    with the line and column. Duplicate keys and NaN or Infinity tokens are
+    accepted, as Python's json module does, but each is reported in
+    `warnings`, because a standard parser would drop or mangle them silently.
+    """
+    if isinstance(source, dict):
+        return LoadedJSON(source)
+
+    text = _read_source(source)
+    warnings: list[str] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict:
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            warnings.extend(_describe_duplicates(pairs))
+        return result
+
+    def note_constant(name: str) -> float:
+        warnings.append(f"the response contains the non-standard JSON value {name}; it was read as a float")
+        return float(name.replace("Infinity", "inf"))
+
+    try:
+        data = json.loads(text, object_pairs_hook=keep_pairs, parse_constant=note_constant)
+    except json.JSONDecodeError as exc:
+        raise ResponseFormatError(
+            f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    return LoadedJSON(data, _dedupe(warnings))
+
+
+def _read_source(source: str | bytes | bytearray | os.PathLike) -> str:
+    if isinstance(source, (bytes, bytearray)):
+        return _decode_bytes(bytes(source))
+
+    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
+        return source
+
+    path = Path(source)
+    try:
+        return _decode_bytes(path.read_bytes())
+    except FileNotFoundError:
+        raise ResponseFormatError(f"file not found: {path}") from None
+    except IsADirectoryError:
+        raise ResponseFormatError(f"expected a JSON file, got a directory: {path}") from None
+
+
+def _decode_bytes(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ResponseFormatError(f"the response is not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def _describe_duplicates(pairs: list[tuple[str, Any]]) -> list[str]:
+    seen: dict[str, list[Any]] = {}
+    for key, value in pairs:
+        seen.setdefault(key, []).append(value)
+    return [
+        f"duplicate key {key!r} with values {', '.join(_short(v) for v in values)}; the last one is kept"
+        for key, values in seen.items()
+        if len(values) > 1
+    ]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+# --- cells ----------------------------------------------------------------
+
+
+def is_missing(cell: Any) -> bool:
+    """Return True for None, NaN and the missing markers such as "N/A"."""
+    if cell is None:
+        return True
+    if isinstance(cell, float):
+        return math.isnan(cell)
+    if isinstance(cell, str):
+        return cell.strip().lower() in MISSING_MARKERS
+    return False
+
+
+def to_number(cell: Any) -> float | None:
+    """Convert one cell to a float, or return None when it is not a number.
+
+    "90.91%" becomes 0.9091, "0.051" 0.051, 6 becomes 6.0, and the missing
+    markers become NaN. Booleans and text such as "<=50%" return None.
+    """
+    if isinstance(cell, bool):
+        return None
+    if isinstance(cell, (int, float)):
+        return float(cell)
+    if is_missing(cell):
+        return math.nan
+    if not isinstance(cell, str):
+        return None
+
+    text = cell.strip().replace(",", "") if _is_grouped_number(cell) else cell.strip()
+    scale = 1.0
+    if text.endswith("%"):
+        text = text[:-1].rstrip()
+        scale = 0.01
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if math.isnan(value) or text.lower() in ("inf", "+inf", "-inf", "infinity", "-infinity"):
+        return value
+    return round(value * scale, 12) if scale != 1.0 else value
+
+
+def _is_grouped_number(cell: str) -> bool:
+    return bool(re.fullmatch(r"\s*-?\d{1,3}(,\d{3})+(\.\d+)?%?\s*", cell))
+
+
+def convert_column(cells: list[Any]) -> tuple[list[float] | None, int]:
+    """Convert a column to floats if every cell is a number or missing.
+
+    Returns the floats (or None when any cell is text) and the number of
+    cells that held a real number.
+    """
+    values: list[float] = []
+    numbers = 0
+    for cell in cells:
+        value = to_number(cell)
+        if value is None:
+            return None, 0
+        if not math.isnan(value):
+            numbers += 1
+        values.append(value)
+    return values, numbers
+
+
+def metric_name(header: Any) -> str:
+    """Map a column header to its standard metric name, else to snake_case."""
+    text = str(header).strip()
+    known = METRIC_NAMES.get(text.lower())
+    if known:
+        return known
+    snake = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+    return snake or "value"
+
+
+def is_average_label(label: Any) -> bool:
+    """Return True for averages rows such as "macro avg" or "Micro Average"."""
+    return bool(AVERAGE_LABEL.search(str(label).strip()))
+
+
+def epoch_number(header: Any, position: int) -> int:
+    """Return the epoch of a loss-curve header ("Epoch 1", "2"), else its position."""
+    match = EPOCH_HEADER.match(str(header))
+    return int(match.group(1)) if match else position
+
+
+# --- tables ---------------------------------------------------------------
+
+
+@dataclass
+class RawTable:
+    """One entry of the response's `metrics` list, checked and normalised.
+
+    `headers` and `rows` are what the server sent, repaired only so that
+    every row has one cell per header; `problems` says what was repaired.
+    """
+
+    title: str
+    subtitle: str
+    headers: list[str]
+    rows: list[list[Any]]
+    show: bool
+    kind: str
+    problems: list[str] = field(default_factory=list)
+
+
+def read_tables(metrics: Any) -> tuple[list[RawTable], list[str]]:
+    """Check the `metrics` list and return its tables and warnings.
+
+    Entries that are not objects are skipped with a warning; every other
+    entry becomes a table, however broken, so that nothing is dropped.
+    """
+    warnings: list[str] = []
+    if metrics is None:
+        return [], warnings
+    if not isinstance(metrics, list):
+        return [], [f"'metrics' is a {type(metrics).__name__}, not a list; no table was read"]
+
+    tables: list[RawTable] = []
+    titles: dict[str, int] = {}
+    for position, entry in enumerate(metrics, start=1):
+        if not isinstance(entry, dict):
+            warnings.append(f"metrics entry {position} is a {type(entry).__name__}, not a table; it was skipped")
+            continue
+        table = read_table(entry, position)
+        table.title = _unique_title(table.title, titles)
+        tables.append(table)
+    return tables, warnings
+
+
+def _unique_title(title: str, titles: dict[str, int]) -> str:
+    count = titles.get(title, 0) + 1
+    titles[title] = count
+    return title if count == 1 else f"{title} ({count})"
+
+
+def read_table(entry: dict, position: int) -> RawTable:
+    """Normalise one table entry; see `RawTable` for what is kept."""
+    problems: list[str] = []
+    title = _text(entry.get("title")) or f"Table {position}"
+    subtitle = _text(entry.get("subtitle"))
+    show = entry.get("show", True) is not False
+
+    headers = entry.get("headers")
+    if not isinstance(headers, list):
+        problems.append("the table has no headers")
+        headers = []
+    headers = [_text(h) for h in headers]
+
+    rows = entry.get("rows")
+    if rows is None:
+        problems.append("the table has no rows (rows is null)")
+        rows = []
+    elif not isinstance(rows, list):
+        problems.append(f"rows is a {type(rows).__name__}, not a list")
+        rows = []
+
+    rows, headers = _fit_rows(rows, headers, problems)
+    kind = classify(title, headers, rows)
+    return RawTable(title, subtitle, headers, rows, show, kind, problems)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _fit_rows(rows: list, headers: list[str], problems: list[str]) -> tuple[list[list[Any]], list[str]]:
+    clean = [row if isinstance(row, list) else [row] for row in rows]
+    not_lists = sum(1 for row in rows if not isinstance(row, list))
+    if not_lists:
+        problems.append(f"{not_lists} row(s) were not lists")
+
+    width = max((len(row) for row in clean), default=0)
+    if not headers and width:
+        headers = ["label"] + [f"column_{i}" for i in range(1, width)]
+    elif width > len(headers):
+        extra = [f"column_{i}" for i in range(len(headers), width)]
+        problems.append(f"some rows have more cells than the {len(headers)} headers; extra columns were named {extra[0]}...")
+        headers = headers + extra
+
+    short = 0
+    for index, row in enumerate(clean):
+        if len(row) < len(headers):
+            short += 1
+            clean[index] = row + [None] * (len(headers) - len(row))
+    if short:
+        problems.append(f"{short} row(s) have fewer cells than headers; the missing cells are empty")
+    return clean, headers
+
+
+def classify(title: str, headers: list[str], rows: list[list[Any]]) -> str:
+    """Return the kind of a table from its title, then its headers."""
+    low_title = title.lower()
+    first = headers[0].strip().lower() if headers else ""
+    others = {metric_name(h) for h in headers[1:]}
+
+    if "confusion" in low_title:
+        return CONFUSION
+    if "train-validation" in low_title or "loss" in low_title or first == "dataset split":
+        return LOSS
+    if "hyperparameter search" in low_title or first == "trial number":
+        return TRIALS
+    if first == "class name" and _is_square_matrix(headers, rows):
+        return CONFUSION
+    if others & {"f1", "precision", "recall"} or (first in SCORE_LABEL_HEADERS and "metrics" in low_title):
+        return SCORES
+    return OTHER
+
+
+def _is_square_matrix(headers: list[str], rows: list[list[Any]]) -> bool:
+    return len(rows) == len(headers) - 1 and [str(r[0]) for r in rows] == headers[1:]

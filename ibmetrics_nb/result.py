@@ -1,0 +1,312 @@
+"""The metrics of one job, as a `MetricsResult`.
+
+A result is built from one finished response of the metrics endpoint, or
+offline from a saved response. It keeps the parsed response unchanged in
+`raw` and derives everything else from it on first use: pandas tables, the
+confusion matrix, the loss curve, one long-format frame of all scores, the
+plots and the notebook display.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from . import parsing
+from .errors import MissingTableError, ResponseFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+logger = logging.getLogger(__name__)
+
+EXPECTED_KEYS = (
+    "metrics",
+    "platform_version",
+    "ibformers_version",
+    "train_count",
+    "train_total",
+    "train_datasets",
+    "test_count",
+    "test_total",
+    "test_datasets",
+    "hyperparams",
+)
+FINISHED_STATES = frozenset({"DONE", "COMPLETE", "COMPLETED"})
+LEGACY_HINT = "jobs run before platform 23.07 may return incomplete results; re-run the job to get full results"
+
+
+class MetricsResult:
+    """The metrics of one training, pruning or evaluation job.
+
+    Build one with `MetricsClient.get_metrics`, the `%ibmetrics` magic, or
+    `MetricsResult.from_json` for a saved response. Scores are fractions of
+    1 (the server's "90.91%" is 0.9091), and the raw cells stay in `raw`.
+    """
+
+    def __init__(
+        self,
+        data: dict,
+        *,
+        job_id: str | None = None,
+        job_type: str | None = None,
+        model_project_path: str | None = None,
+        warnings: list[str] | None = None,
+    ) -> None:
+        if not isinstance(data, dict):
+            raise ResponseFormatError(f"expected a JSON object with a 'metrics' list, got a {type(data).__name__}")
+
+        self.raw = data
+        self.job_id = job_id
+        self.job_type = job_type
+        self.model_project_path = model_project_path
+        self.state = _text_or_none(data.get("state")) or ("DONE" if "metrics" in data else None)
+
+        self.platform_version = _text_or_none(data.get("platform_version"))
+        self.ibformers_version = _text_or_none(data.get("ibformers_version"))
+        self.train_count = _mapping(data.get("train_count"))
+        self.test_count = _mapping(data.get("test_count"))
+        self.train_total = data.get("train_total")
+        self.test_total = data.get("test_total")
+        self.train_datasets = _string_list(data.get("train_datasets"))
+        self.test_datasets = _string_list(data.get("test_datasets"))
+        self.hyperparams = _mapping(data.get("hyperparams"))
+
+        self._tables, table_warnings = parsing.read_tables(data.get("metrics"))
+        self.warnings: list[str] = list(warnings or []) + table_warnings
+        for table in self._tables:
+            self.warnings.extend(f"table {table.title!r}: {problem}" for problem in table.problems)
+        if self.missing:
+            self.warnings.append(self.incomplete_message)
+
+    # --- construction ------------------------------------------------------
+
+    @classmethod
+    def from_json(
+        cls,
+        source: str | bytes | os.PathLike | dict,
+        *,
+        job_id: str | None = None,
+        job_type: str | None = None,
+        model_project_path: str | None = None,
+    ) -> MetricsResult:
+        """Build a result from JSON text, bytes, a file path or a parsed dict.
+
+        Invalid JSON raises `ResponseFormatError` with its line and column.
+        Duplicate keys are kept as a standard parser keeps them (the last
+        one wins) and listed in `warnings`.
+        """
+        loaded = parsing.load_json(source)
+        return cls(
+            loaded.data,
+            job_id=job_id,
+            job_type=job_type,
+            model_project_path=model_project_path,
+            warnings=loaded.warnings,
+        )
+
+    # --- state -------------------------------------------------------------
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the job had finished when the response was sent."""
+        return (self.state or "").upper() in FINISHED_STATES
+
+    @cached_property
+    def missing(self) -> list[str]:
+        """Parts of a finished response that are absent, such as the confusion matrix."""
+        if not self.is_finished:
+            return []
+
+        missing = [key for key in EXPECTED_KEYS if key not in self.raw]
+        if "platform_version" not in missing and not self.platform_version:
+            missing.append("platform_version (empty)")
+        if self._is_classification() and self._find(parsing.CONFUSION) is None:
+            missing.append("Confusion Matrix table")
+        return missing
+
+    @property
+    def is_incomplete(self) -> bool:
+        """Whether the server left out part of the job's results."""
+        return bool(self.missing)
+
+    @property
+    def incomplete_message(self) -> str:
+        """One line that tells the user what is missing and how to get it."""
+        return f"incomplete results for job {self._job_name()}: missing {', '.join(self.missing)}; {LEGACY_HINT}"
+
+    def _is_classification(self) -> bool:
+        for table in self._tables:
+            if table.kind == parsing.SCORES and (
+                "classifier" in table.title.lower() or table.headers[:1] in (["Class Type"], ["class"])
+            ):
+                return True
+        return False
+
+    def _job_name(self) -> str:
+        return self.job_id or "(offline result)"
+
+    # --- tables ------------------------------------------------------------
+
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table of the response, by title, in response order.
+
+        The first header is the index, numeric columns are floats (scores as
+        fractions), and `df.attrs` keeps the subtitle, `show`, the kind and
+        any repair notes. Tables with unknown titles are kept too.
+        """
+        from .frames import table_frame
+
+        return {table.title: table_frame(table) for table in self._tables}
+
+    @property
+    def table_titles(self) -> list[str]:
+        """Titles of all tables, in response order."""
+        return [table.title for table in self._tables]
+
+    @cached_property
+    def score_tables(self) -> dict[str, pd.DataFrame]:
+        """The per-class and per-field score tables, by title."""
+        return {t.title: self.tables[t.title] for t in self._tables if t.kind == parsing.SCORES}
+
+    @cached_property
+    def confusion_df(self) -> pd.DataFrame:
+        """The confusion matrix: rows are the true class, columns the predicted class."""
+        from .frames import confusion_frame
+
+        return confusion_frame(self._require(parsing.CONFUSION, "Confusion Matrix"))
+
+    @cached_property
+    def loss_df(self) -> pd.DataFrame:
+        """Train and eval loss: one row per split, one integer column per epoch."""
+        from .frames import loss_frame
+
+        return loss_frame(self._require(parsing.LOSS, "Train-Validation Curve"))
+
+    @cached_property
+    def trials_df(self) -> pd.DataFrame:
+        """Hyperparameter search trials, one row per trial, numeric where possible."""
+        return self.tables[self._require(parsing.TRIALS, "Hyperparameter search results").title]
+
+    def has_table(self, kind: str) -> bool:
+        """Whether the response has a table of `kind` ("scores", "confusion", "loss", "trials")."""
+        return self._find(kind) is not None
+
+    def _find(self, kind: str) -> parsing.RawTable | None:
+        return next((table for table in self._tables if table.kind == kind), None)
+
+    def _require(self, kind: str, name: str) -> parsing.RawTable:
+        table = self._find(kind)
+        if table is not None:
+            return table
+
+        message = f"job {self._job_name()} has no {name} table (tables: {', '.join(self.table_titles) or 'none'})"
+        if self.is_incomplete:
+            message += f"; {LEGACY_HINT}"
+        raise MissingTableError(message)
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Return every per-class and per-field score as one long frame.
+
+        One row per label of each score table, with the columns `job_id,
+        job_type, table, label, is_average, precision, recall, f1, support,
+        ece` and any other metric in snake_case. Scores are fractions and a
+        metric a table lacks is NaN, so frames of many jobs concatenate.
+        """
+        import pandas as pd
+
+        from .frames import empty_score_rows, score_rows
+
+        parts = [score_rows(df, self.job_id, self.job_type, title) for title, df in self.score_tables.items()]
+        if not parts:
+            return empty_score_rows()
+        return pd.concat(parts, ignore_index=True)
+
+    @cached_property
+    def headline(self) -> tuple[str, str, float] | None:
+        """The (table title, averages label, F1) shown first in summaries.
+
+        The macro average of the first score table that has one, else its
+        micro average, else its weighted average, else None. It is read from
+        the raw cells, so that showing a result never builds every frame.
+        """
+        for table in self._tables:
+            if table.kind != parsing.SCORES:
+                continue
+            names = [parsing.metric_name(h) for h in table.headers]
+            if "f1" not in names[1:]:
+                continue
+            column = names.index("f1", 1)
+            for pattern in ("macro", "micro", "weighted"):
+                for row in table.rows:
+                    label = str(row[0])
+                    value = parsing.to_number(row[column])
+                    if pattern in label.lower() and parsing.is_average_label(label) and value is not None:
+                        return table.title, label, value / 100 if 1 < value <= 100 else value
+        return None
+
+    # --- plots -------------------------------------------------------------
+
+    def loss_plot(self, ax: Axes | None = None) -> Axes:
+        """Plot train and eval loss per epoch and return the Axes.
+
+        Draws on `ax` when given, else on a new figure that a notebook shows
+        once at the end of the cell.
+        """
+        from .plots import plot_loss
+
+        return plot_loss(self.loss_df, ax=ax, title=self._plot_title("loss per epoch"))
+
+    def confusion_plot(self, normalize: str | None = None, ax: Axes | None = None) -> Axes:
+        """Plot the confusion matrix as a heat map and return the Axes.
+
+        `normalize` is None for counts, "true" to divide each row by its
+        total, "pred" for each column, or "all" for the grand total.
+        """
+        from .plots import plot_confusion
+
+        return plot_confusion(self.confusion_df, normalize=normalize, ax=ax, title=self._plot_title("confusion matrix"))
+
+    def _plot_title(self, what: str) -> str:
+        return f"{self.job_id}: {what}" if self.job_id else what.capitalize()
+
+    # --- display -----------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        from .display import render_html
+
+        return render_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        from .display import render_html, render_text
+
+        return {"text/plain": render_text(self), "text/html": render_html(self)}
+
+    def __repr__(self) -> str:
+        state = "" if self.is_finished else f" state={self.state!r}"
+        return (
+            f"<MetricsResult job_id={self.job_id!r} job_type={self.job_type!r}{state} "
+            f"tables={len(self._tables)} warnings={len(self.warnings)}>"
+        )
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _mapping(value: Any) -> dict:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _string_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [v if isinstance(v, str) else str(v) for v in value]
+    if isinstance(value, str):
+        return [value]
+    return []
