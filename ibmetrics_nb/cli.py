@@ -72,6 +72,9 @@ def run_sandbox(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ibmetrics: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"ibmetrics: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}; pick another --port", file=sys.stderr)
+        return 1
     return 0
 
 

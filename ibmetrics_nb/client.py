@@ -93,7 +93,7 @@ class MetricsClient:
         session: requests.Session | None = None,
     ) -> None:
         self.root_url = normalize_root(root_url if root_url is not None else os.environ.get(ROOT_ENV), allow_http)
-        self.__token = _check_token(token if token is not None else _default_token())
+        self._token = Secret(_check_token(token if token is not None else _default_token()))
         self.timeout = timeout
         self.verify = verify
         self.cert = cert
@@ -197,7 +197,7 @@ class MetricsClient:
             response = self.session.get(
                 url,
                 params=params,
-                auth=_BearerAuth(self.__token, self.root_url),
+                auth=_BearerAuth(self._token, self.root_url),
                 timeout=self.timeout,
                 verify=self.verify,
                 cert=self.cert,
@@ -288,7 +288,7 @@ class MetricsClient:
         return MetricsResult(data, job_id=job_id, job_type=job_type, model_project_path=project, warnings=warnings)
 
     def _redact(self, text: str) -> str:
-        token = self.__token
+        token = self._token.reveal()
         return text.replace(token, "<token>") if token and token in text else text
 
 
@@ -360,7 +360,7 @@ def job_state(data: dict) -> str:
     return "DONE" if "metrics" in data else "UNKNOWN"
 
 
-_token_override: str | None = None
+_token_override: Secret | None = None
 
 
 def set_token(token: str | None = None) -> None:
@@ -375,11 +375,11 @@ def set_token(token: str | None = None) -> None:
         import getpass
 
         token = getpass.getpass("Instabase API token: ")
-    _token_override = _check_token(token)
+    _token_override = Secret(_check_token(token))
 
 
 def _default_token() -> str | None:
-    return _token_override if _token_override is not None else os.environ.get(TOKEN_ENV)
+    return _token_override.reveal() if _token_override is not None else os.environ.get(TOKEN_ENV)
 
 
 def _check_token(token: str | None) -> str:
@@ -520,16 +520,40 @@ def _make_retry(max_retries: int, retry_after_max: float) -> Any:
     )
 
 
+class Secret:
+    """A token that shows as `<hidden>` in repr, str and `vars()` of its holder.
+
+    Only `reveal()` returns the value. Pickling is refused, so the token
+    cannot travel into a saved object by accident.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("the API token cannot be pickled")
+
+
 class _BearerAuth:
     """Add the Bearer header only to requests for the root's own origin."""
 
-    def __init__(self, token: str, root_url: str) -> None:
+    def __init__(self, token: Secret, root_url: str) -> None:
         self._token = token
         self._origin = _origin(root_url)
 
     def __call__(self, request: Any) -> Any:
         if _origin(request.url) == self._origin:
-            request.headers["Authorization"] = f"Bearer {self._token}"
+            request.headers["Authorization"] = f"Bearer {self._token.reveal()}"
         return request
 
     def __repr__(self) -> str:

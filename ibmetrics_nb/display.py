@@ -40,7 +40,7 @@ STYLE = """<style>
 .ibm-result .ibm-sub,.ibm-result .ibm-note{color:var(--jp-ui-font-color2,#666);margin:2px 0}
 .ibm-result .ibm-warn{color:var(--jp-warn-color0,#8a5300);background:var(--jp-warn-color3,#fff4e0);padding:2px 6px;margin:2px 0}
 .ibm-result dl.ibm-summary{display:grid;grid-template-columns:max-content auto;gap:1px 12px;margin:4px 0}
-.ibm-result dl.ibm-summary dt{font-weight:600}
+.ibm-result dl.ibm-summary dt{font-weight:600;white-space:nowrap}
 .ibm-result dl.ibm-summary dd{margin:0}
 </style>"""
 
