@@ -38,7 +38,8 @@ _LAZY = {
     "set_token": "client",
     "MetricsResult": "result",
     "JobPicker": "widgets",
-    "compare": "compare",
+    "compare": "comparison",
+    "Comparison": "comparison",
     "clear_cache": "cache",
 }
 

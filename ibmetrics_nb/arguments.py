@@ -96,7 +96,11 @@ def _expand(word: str, namespace: dict[str, Any]) -> str:
 def parse_line(line: str, namespace: dict[str, Any] | None = None) -> MagicArgs:
     """Parse a `%ibmetrics` line; raise `InvalidRequestError` for bad input."""
     words = split_words(line, namespace)
-    options = _build_parser().parse_args(words)
+    options, unknown = _build_parser().parse_known_args(words)
+    if unknown:
+        # Name the options only: a value such as `--token=...` must not be echoed.
+        names = sorted({word.split("=", 1)[0] for word in unknown if word.startswith("-")}) or ["(unexpected words)"]
+        raise InvalidRequestError(f"unrecognized option {', '.join(names)}; usage: {USAGE}")
 
     if not options.words:
         return MagicArgs(job_type=options.job_type, wait=options.wait, max_wait=options.max_wait, refresh=options.refresh)

@@ -83,16 +83,14 @@ def run_fetch(args: argparse.Namespace) -> int:
     from .export import format_results
 
     with MetricsClient() as client:
-        results = [
-            client.get_metrics(args.project, job_id, args.job_type, max_wait=args.max_wait, **_refresh(client, args))
-            for job_id in args.job_ids
-        ]
-    sys.stdout.write(format_results(results, args.format))
-    return 0
-
-
-def _refresh(client: object, args: argparse.Namespace) -> dict:
-    return {"refresh": True} if args.refresh and hasattr(client, "cache") else {}
+        many = client.get_many(
+            args.job_ids, project=args.project, job_type=args.job_type, max_wait=args.max_wait, refresh=args.refresh
+        )
+    for error in many.errors.values():
+        print(f"ibmetrics: {type(error).__name__}: {error}", file=sys.stderr)
+    if many.results:
+        sys.stdout.write(format_results(many.results, args.format))
+    return 1 if many.errors else 0
 
 
 if __name__ == "__main__":

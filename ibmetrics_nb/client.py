@@ -15,9 +15,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -38,6 +39,8 @@ from .errors import (
 if TYPE_CHECKING:
     import requests
 
+    from .batch import JobSpec, ManyResults
+    from .cache import ResultCache
     from .result import MetricsResult
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ FAILED_STATES = frozenset({"FAILED", "CANCELLED", "CANCELED", "STOPPED", "ERROR"
 WAITING_STATES = frozenset({"PENDING", "RUNNING", "QUEUED", "STARTED", "IN_PROGRESS", "SCHEDULED"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BODY_PREVIEW_CHARS = 120
+MESSAGE_MAX_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ class MetricsClient:
     `cert` a client certificate path or (cert, key) pair for mutual TLS.
     Proxies come from the environment (`HTTPS_PROXY`, `NO_PROXY`), as in
     requests. Plain `http://` is accepted only for loopback hosts unless
-    `allow_http=True`.
+    `allow_http=True`. `cache` keeps finished jobs on disk (see
+    `ibmetrics_nb.cache`): True for the default folder, a folder path, or
+    False for none. The cache in use is `client.cache`, None when off.
     """
 
     def __init__(
@@ -91,12 +97,13 @@ class MetricsClient:
         retry_after_max: float = 60.0,
         allow_http: bool = False,
         session: requests.Session | None = None,
+        cache: bool | str | os.PathLike | ResultCache = True,
     ) -> None:
         self.root_url = normalize_root(root_url if root_url is not None else os.environ.get(ROOT_ENV), allow_http)
         self._token = Secret(_check_token(token if token is not None else _default_token()))
-        self.timeout = timeout
-        self.verify = verify
-        self.cert = cert
+        self.timeout = _check_timeout(timeout)
+        self.verify = _check_verify(verify)
+        self.cert = _check_cert(cert)
         self.max_wait = _positive("max_wait", max_wait, allow_zero=True)
         self.poll_interval = _positive("poll_interval", poll_interval)
         self.max_poll_interval = max(_positive("max_poll_interval", max_poll_interval), self.poll_interval)
@@ -104,6 +111,10 @@ class MetricsClient:
         self.retry_after_max = _positive("retry_after_max", retry_after_max, allow_zero=True)
         self._session = session
         self._session_lock = threading.Lock()
+
+        from .cache import make_cache
+
+        self.cache = make_cache(cache)
 
     def __repr__(self) -> str:
         return f"MetricsClient(root_url={self.root_url!r}, token=<hidden>)"
@@ -142,6 +153,7 @@ class MetricsClient:
         poll_interval: float | None = None,
         progress: Callable[[PollStatus], None] | None = None,
         cancel: threading.Event | None = None,
+        refresh: bool = False,
     ) -> MetricsResult:
         """Fetch a job's metrics, waiting while the job is not finished.
 
@@ -149,10 +161,17 @@ class MetricsClient:
         `max_poll_interval`, until the job is finished or `max_wait` seconds
         have passed (then `MetricsTimeoutError` names the last state). With
         `wait=False` one request is sent and an unfinished job comes back as
-        a result whose `state` says so. `progress` is called after each
+        a result with that `state`. `progress` is called after each
         poll; setting `cancel` stops the wait with `CancelledError`.
+
+        A finished job in the client's cache is returned without a request,
+        unless `refresh=True`, which fetches it again and replaces the entry.
         """
         model_project_path, job_id, job_type = check_job(model_project_path, job_id, job_type)
+        if not refresh:
+            cached = self._cached_result(model_project_path, job_id, job_type)
+            if cached is not None:
+                return cached
         max_wait = self.max_wait if max_wait is None else _positive("max_wait", max_wait, allow_zero=True)
         interval = self.poll_interval if poll_interval is None else _positive("poll_interval", poll_interval)
 
@@ -166,10 +185,12 @@ class MetricsClient:
             if progress is not None:
                 progress(PollStatus(job_id, state, polls, elapsed))
 
-            if state in FINISHED_STATES or not wait:
-                return self._result(data, warnings, model_project_path, job_id, job_type)
             if state in FAILED_STATES:
                 raise JobFailedError(_failure_message(data, job_id, state))
+            if state in FINISHED_STATES or not wait:
+                if state in FINISHED_STATES:
+                    self._store_in_cache(data, warnings, model_project_path, job_id, job_type)
+                return self._result(data, warnings, model_project_path, job_id, job_type)
             if state not in WAITING_STATES:
                 logger.info("job %s reports the unknown state %r; waiting as if it were running", job_id, state)
 
@@ -182,6 +203,42 @@ class MetricsClient:
             if _sleep(min(interval, remaining), cancel):
                 raise CancelledError(f"stopped waiting for job {job_id} ({state} after {polls} polls)")
             interval = min(interval * 1.5, self.max_poll_interval)
+
+    def get_many(
+        self,
+        jobs: Iterable[JobSpec],
+        *,
+        project: str | None = None,
+        job_type: str = "training",
+        max_workers: int = 8,
+        wait: bool = True,
+        max_wait: float | None = None,
+        poll_interval: float | None = None,
+        progress: bool | Callable[..., None] = True,
+        cancel: threading.Event | None = None,
+        refresh: bool = False,
+    ) -> ManyResults:
+        """Fetch many jobs concurrently and return a `ManyResults`; see `ibmetrics_nb.batch.fetch_many`.
+
+        Each job is a (project, job_id, job_type) or (project, job_id) tuple,
+        or a job ID with the `project` keyword. A job that fails is listed in
+        `.errors` and the others are still returned.
+        """
+        from .batch import fetch_many
+
+        return fetch_many(
+            self,
+            jobs,
+            project=project,
+            job_type=job_type,
+            max_workers=max_workers,
+            wait=wait,
+            max_wait=max_wait,
+            poll_interval=poll_interval,
+            progress=progress,
+            cancel=cancel,
+            refresh=refresh,
+        )
 
     def fetch_once(self, model_project_path: str, job_id: str, job_type: str = "training") -> tuple[dict, list[str]]:
         """Send one request and return the decoded body and parser warnings.
@@ -204,35 +261,68 @@ class MetricsClient:
                 allow_redirects=False,
             )
         except requests.exceptions.Timeout as exc:
-            raise MetricsTimeoutError(
-                f"no response from {self.root_url} for job {job_id} within the timeout of {_describe_timeout(self.timeout)} "
-                f"({type(exc).__name__}); check the server or raise the timeout"
-            ) from None
+            raise self._timeout_error(job_id, exc) from None
         except requests.exceptions.SSLError as exc:
-            raise ConfigurationError(
-                f"TLS failed for {self.root_url}: {_first_line(exc)}; set verify to your CA bundle path"
+            raise ConfigurationError(f"TLS failed for {self.root_url}: {_tls_reason(exc)}") from None
+        except requests.exceptions.ProxyError as exc:
+            raise ServerError(
+                f"could not reach {self.root_url} for job {job_id} through the proxy {_proxy_for(url)} "
+                f"({_connection_reason(exc)}); check HTTPS_PROXY, HTTP_PROXY and NO_PROXY"
+            ) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            if _is_read_timeout(exc):
+                raise self._timeout_error(job_id, exc) from None
+            raise ServerError(
+                f"the response from {self.root_url} for job {job_id} was cut off: {_incomplete_reason(exc)}; "
+                f"try again, and check any proxy between you and the server if it keeps happening"
             ) from None
         except requests.exceptions.RetryError:
             raise ServerError(
                 f"{self.root_url} kept failing for job {job_id} after {self.max_retries} retries; try again later"
             ) from None
         except requests.exceptions.ConnectionError as exc:
+            if _is_read_timeout(exc):
+                # A body that stops arriving part way is reported by requests as a ConnectionError.
+                raise self._timeout_error(job_id, exc) from None
+            reason = _connection_reason(exc)
+            if reason in ("remote end closed", "connection aborted", "connection reset"):
+                raise ServerError(
+                    f"{self.root_url} closed the connection without a response for job {job_id} ({reason}); "
+                    f"try again later, and check any proxy or load balancer in between"
+                ) from None
             raise ServerError(
-                f"could not connect to {self.root_url} for job {job_id} ({_connection_reason(exc)}); "
+                f"could not connect to {self.root_url} for job {job_id} ({reason}); "
                 f"check the root URL ({ROOT_ENV}) and that the server is running"
             ) from None
         except requests.exceptions.RequestException as exc:
             raise ServerError(f"request to {self.root_url} for job {job_id} failed: {_first_line(exc)}") from None
+        except OSError as exc:
+            # requests raises a bare OSError when the CA bundle or client certificate file is missing.
+            raise ConfigurationError(f"TLS settings for {self.root_url} are invalid: {_first_line(exc)}") from None
 
         return self._decode(response, job_id, model_project_path)
+
+    def _timeout_error(self, job_id: str, exc: Exception) -> MetricsTimeoutError:
+        import requests
+
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            what = f"could not connect to {self.root_url} for job {job_id} within {_timeout_part(self.timeout, 0):g} s"
+            hint = "check the root URL, the network and any proxy"
+        else:
+            what = f"no response from {self.root_url} for job {job_id} within the read timeout of {_timeout_part(self.timeout, 1):g} s"
+            hint = "the server accepted the connection but did not answer; try again or raise the timeout"
+        return MetricsTimeoutError(f"{what}; {hint}")
 
     def _decode(self, response: requests.Response, job_id: str, project: str) -> tuple[dict, list[str]]:
         from .parsing import load_json
 
         status = response.status_code
-        body = response.content
+        # A server or proxy that echoes the request back must not pass the
+        # token on to messages, warnings or the result.
+        body = self._redact_bytes(response.content)
         content_type = response.headers.get("Content-Type", "")
-        message = self._redact(_server_message(body))
+        message = _server_message(body) if status >= 300 else ""
+        detail = message or _describe_body(response.reason, content_type, body)
         where = f"for job {job_id} in {project!r}"
 
         if 300 <= status < 400:
@@ -243,53 +333,71 @@ class MetricsClient:
             )
         if status in (401, 403):
             hint = "check IB_API_TOKEN" if status == 401 else "check that your account can read this project"
-            raise AuthenticationError(f"HTTP {status} {where}: {message or response.reason}; {hint}")
+            raise AuthenticationError(f"HTTP {status} {where}: {detail}; {hint}")
         if status == 404:
-            detail = message or "not found"
+            detail = message or f"not found ({_describe_body(response.reason, content_type, body)})"
             where_404 = f"for job {job_id}" if project in detail else where
             raise NotFoundError(f"HTTP 404 {where_404}: {detail}; check the project path and job ID")
-        if status in RETRY_STATUSES or status >= 500:
-            raise ServerError(f"HTTP {status} {where}: {message or response.reason}{self._retry_after_note(response)}")
+        if status in RETRY_STATUSES:
+            raise ServerError(f"HTTP {status} {where}: {detail}{self._retry_note(response)}")
+        if status >= 500:
+            raise ServerError(f"HTTP {status} {where}: {detail}; try again later, or ask the server's administrator")
         if status >= 400:
-            raise InvalidRequestError(f"HTTP {status} {where}: {message or response.reason}")
+            raise InvalidRequestError(f"HTTP {status} {where}: {detail}")
 
         if not body.strip():
             raise ResponseFormatError(f"HTTP {status} {where}: empty response body ({content_type or 'no content type'})")
         if "json" not in content_type.lower() and body.lstrip()[:1] not in (b"{", b"["):
             raise ResponseFormatError(
-                f"HTTP {status} {where}: expected JSON, got {content_type or 'no content type'}: "
-                f"{self._redact(_preview(body))!r}"
+                f"HTTP {status} {where}: expected JSON, got {content_type or 'no content type'}: {_preview(body)!r}"
             )
         try:
             loaded = load_json(body)
         except ResponseFormatError as exc:
-            raise ResponseFormatError(f"HTTP {status} {where}: {exc}; body starts {self._redact(_preview(body))!r}") from None
+            raise ResponseFormatError(f"HTTP {status} {where}: {exc}; body starts {_preview(body)!r}") from None
 
         data = loaded.data
         if not isinstance(data, dict):
             raise ResponseFormatError(f"HTTP {status} {where}: expected a JSON object, got a {type(data).__name__}")
         if str(data.get("status", "OK")).upper() == "ERROR":
-            raise JobFailedError(f"server error {where}: {self._redact(_message_of(data)) or 'no message'}")
+            raise JobFailedError(f"server error {where}: {_message_of(data) or 'no message'}")
         return data, loaded.warnings
 
-    def _retry_after_note(self, response: requests.Response) -> str:
+    def _retry_note(self, response: requests.Response) -> str:
         value = response.headers.get("Retry-After")
         asked = _retry_after_seconds(value)
         if asked is not None and asked > self.retry_after_max:
             return (
-                f"; the server asked to retry after {value} s, beyond this client's limit of "
-                f"{self.retry_after_max:g} s (retry_after_max); try again later"
+                f"; the server asked to retry after {asked:,.0f} s (Retry-After: {value[:40]}), beyond this "
+                f"client's limit of {self.retry_after_max:g} s (retry_after_max); try again later"
             )
-        return f"; gave up after {self.max_retries} retries; try again later"
+        retries = _retries_done(response)
+        if retries == 0:
+            return "; try again later"
+        return f"; still failing after {retries} {'retry' if retries == 1 else 'retries'}; try again later"
+
+    def _cached_result(self, project: str, job_id: str, job_type: str) -> MetricsResult | None:
+        if self.cache is None:
+            return None
+        entry = self.cache.load(self.root_url, project, job_id, job_type)
+        if entry is None:
+            return None
+        logger.info("job %s: read from the cache in %s (refresh=True fetches it again)", job_id, self.cache.directory)
+        return self._result(entry.data, entry.warnings, project, job_id, job_type)
+
+    def _store_in_cache(self, data: dict, warnings: list[str], project: str, job_id: str, job_type: str) -> None:
+        if self.cache is not None:
+            self.cache.store(self.root_url, project, job_id, job_type, data, warnings, secret=self._token.reveal())
 
     def _result(self, data: dict, warnings: list[str], project: str, job_id: str, job_type: str) -> MetricsResult:
         from .result import MetricsResult
 
         return MetricsResult(data, job_id=job_id, job_type=job_type, model_project_path=project, warnings=warnings)
 
-    def _redact(self, text: str) -> str:
-        token = self._token.reveal()
-        return text.replace(token, "<token>") if token and token in text else text
+    def _redact_bytes(self, body: bytes) -> bytes:
+        # NOTE: only the token's literal UTF-8 bytes are replaced, not a JSON- or URL-escaped form of it.
+        token = self._token.reveal().encode("utf-8")
+        return body.replace(token, b"<token>") if token and token in body else body
 
 
 # --- helpers ----------------------------------------------------------------
@@ -391,6 +499,46 @@ def _check_token(token: str | None) -> str:
     return token
 
 
+def _check_timeout(timeout: Any) -> float | tuple[float, float]:
+    # None would let requests wait forever for a server that never responds.
+    if isinstance(timeout, (tuple, list)) and len(timeout) == 2:
+        return (_positive("connect timeout", timeout[0]), _positive("read timeout", timeout[1]))
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        return _positive("timeout", timeout)
+    raise InvalidRequestError(f"invalid timeout {timeout!r}: expected seconds, or a (connect, read) pair of seconds")
+
+
+def _check_verify(verify: Any) -> bool | str:
+    if isinstance(verify, bool):
+        return verify
+    if isinstance(verify, (str, os.PathLike)) and str(verify).strip():
+        path = os.path.expanduser(str(verify).strip())
+        if not os.path.exists(path):
+            raise ConfigurationError(
+                f"the CA bundle {path!r} does not exist; set verify to True, False or the path of a PEM file or directory"
+            )
+        return path
+    raise ConfigurationError(f"invalid verify {verify!r}: expected True, False or the path of a CA bundle")
+
+
+def _check_cert(cert: Any) -> str | tuple[str, str] | None:
+    if cert is None or (isinstance(cert, str) and not cert.strip()):
+        return None
+    if isinstance(cert, (str, os.PathLike)):
+        paths: tuple = (cert,)
+    elif isinstance(cert, (tuple, list)):
+        paths = tuple(cert)
+    else:
+        paths = ()
+    if len(paths) not in (1, 2) or not all(isinstance(path, (str, os.PathLike)) for path in paths):
+        raise ConfigurationError(f"invalid cert {cert!r}: expected a PEM file path or a (certificate, key) pair of paths")
+    paths = tuple(os.path.expanduser(str(path)) for path in paths)
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ConfigurationError(f"the client certificate file {path!r} does not exist; check the cert setting")
+    return paths[0] if len(paths) == 1 else (paths[0], paths[1])
+
+
 def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
     try:
         number = float(value)
@@ -418,7 +566,8 @@ def _message_of(data: dict) -> str:
     for key in ("msg", "message", "error", "detail"):
         value = data.get(key)
         if isinstance(value, str) and value.strip():
-            return _first_line(value)
+            line = _first_line(value)
+            return line if len(line) <= MESSAGE_MAX_CHARS else line[:MESSAGE_MAX_CHARS] + "..."
     return ""
 
 
@@ -428,9 +577,18 @@ def _server_message(body: bytes) -> str:
 
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers invalid JSON and text that is not UTF-8.
         return ""
     return _message_of(data) if isinstance(data, dict) else ""
+
+
+def _describe_body(reason: str | None, content_type: str, body: bytes) -> str:
+    """Describe an error response that has no JSON message: reason, content type, start of body."""
+    reason = reason or "no reason given"
+    if not body.strip():
+        return f"{reason} (empty body)"
+    return f"{reason} ({content_type or 'no content type'}: {_preview(body)!r})"
 
 
 def _preview(body: bytes) -> str:
@@ -444,18 +602,82 @@ def _first_line(value: Any) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _describe_timeout(timeout: Any) -> str:
-    if isinstance(timeout, tuple):
-        return f"{timeout[0]:g} s to connect, {timeout[1]:g} s to read"
-    return f"{timeout:g} s"
+def _timeout_part(timeout: Any, index: int) -> float:
+    """Return the connect (index 0) or read (index 1) part of a requests timeout."""
+    if isinstance(timeout, (tuple, list)):
+        return float(timeout[index])
+    return float(timeout)
 
 
 def _connection_reason(exc: Exception) -> str:
     text = str(exc)
-    for reason in ("Connection refused", "Name or service not known", "Connection reset", "Remote end closed"):
+    reasons = (
+        "Connection refused",
+        "Name or service not known",
+        "Connection reset",
+        "Remote end closed",
+        "Connection aborted",
+        "Tunnel connection failed",
+    )
+    for reason in reasons:
         if reason.lower() in text.lower():
             return reason.lower()
     return "connection error"
+
+
+def _is_read_timeout(exc: Exception) -> bool:
+    """Return True when a requests error wraps urllib3's ReadTimeoutError, directly or as a retry's reason."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    for arg in exc.args:
+        if isinstance(arg, ReadTimeoutError) or isinstance(getattr(arg, "reason", None), ReadTimeoutError):
+            return True
+    return False
+
+
+def _incomplete_reason(exc: Exception) -> str:
+    match = re.search(r"(\d+) bytes read, (\d+) more expected", str(exc))
+    if match:
+        read, missing = int(match.group(1)), int(match.group(2))
+        return f"the connection closed after {read:,} of {read + missing:,} bytes"
+    if "ended prematurely" in str(exc) or "InvalidChunkLength" in str(exc):
+        return "the connection closed before the last chunk of the body"
+    return f"the body could not be read ({type(exc).__name__})"
+
+
+def _tls_reason(exc: Exception) -> str:
+    """Return the OpenSSL reason of a TLS failure and what to change."""
+    text = str(exc)
+    match = re.search(r"\[SSL(?:: [A-Z0-9_]+)?\]\s*([^'\"()]+)", text)
+    reason = match.group(1).strip().rstrip(".") if match else "the TLS handshake failed"
+    lower = text.lower()
+    # With TLS 1.3 a server that requires a client certificate rejects it after the
+    # handshake, so the client sees either the server's alert or only the closed connection.
+    eof = "eof occurred in violation of protocol" in lower or "unexpected eof" in lower
+    if eof:
+        reason = "the server closed the connection during the TLS handshake"
+    if "certificate verify failed" in lower:
+        hint = "set verify to the CA bundle path that signed the server's certificate (verify=False skips the check)"
+    elif "certificate required" in lower or "alert" in lower or eof:
+        hint = "the server may require a client certificate: set cert to your certificate and key"
+    else:
+        hint = "check the verify and cert settings"
+    return f"{reason}; {hint}"
+
+
+def _proxy_for(url: str) -> str:
+    """Return host:port of the proxy that requests picks for `url` from the environment."""
+    from requests.utils import get_environ_proxies, select_proxy
+
+    proxy = select_proxy(url, get_environ_proxies(url)) or ""
+    parts = urlsplit(proxy)
+    # The proxy URL may carry a user name and password, so only its host and port are shown.
+    return f"{parts.hostname}:{parts.port}" if parts.hostname and parts.port else (parts.hostname or "from the environment")
+
+
+def _retries_done(response: Any) -> int:
+    retries = getattr(response.raw, "retries", None)
+    return len(getattr(retries, "history", ()) or ())
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
@@ -490,26 +712,48 @@ def _make_session(max_retries: int, retry_after_max: float) -> requests.Session:
 
 
 def _make_retry(max_retries: int, retry_after_max: float) -> Any:
-    from urllib3.exceptions import MaxRetryError, ResponseError
+    """Build the urllib3 retry policy that the session's adapters use.
+
+    Refused or dropped connections, connect timeouts and the statuses in
+    RETRY_STATUSES are retried up to `max_retries` times with exponential
+    backoff (0, 1, 2, 4 ... s, at most 10 s) or the server's Retry-After.
+    A read timeout is not retried, so that a server that never responds
+    fails within one read timeout. TLS errors are not retried either.
+    """
+    from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
     from urllib3.util.retry import Retry
 
     class BoundedRetry(Retry):
         """Retry that gives up, instead of sleeping, past `retry_after_max`."""
 
         def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            if isinstance(error, ReadTimeoutError):
+                # requests turns the bare error into ReadTimeout, which the client reports as a timeout.
+                raise error
             if response is not None:
                 asked = self.get_retry_after(response)
                 if asked is not None and asked > retry_after_max:
                     logger.info("not retrying: the server asked to wait %.0f s, over the limit of %g s", asked, retry_after_max)
                     # urllib3 returns the response itself for this error because raise_on_status is False.
                     raise MaxRetryError(_pool, url, ResponseError("Retry-After over the limit"))
-            return super().increment(method, url, response, error, _pool, _stacktrace)
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+            reason = f"HTTP {response.status}" if response is not None else type(error).__name__
+            logger.info("retrying GET %s after %s (retry %d of %d)", METRICS_PATH, reason, len(retry.history), max_retries)
+            return retry
+
+        def get_retry_after(self, response):
+            try:
+                return super().get_retry_after(response)
+            except InvalidHeader:
+                # A Retry-After that is neither seconds nor an HTTP date counts as absent.
+                return None
 
     return BoundedRetry(
         total=max_retries,
         connect=max_retries,
         read=max_retries,
         status=max_retries,
+        other=0,
         allowed_methods=frozenset({"GET"}),
         status_forcelist=RETRY_STATUSES,
         backoff_factor=0.5,

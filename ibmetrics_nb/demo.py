@@ -70,7 +70,7 @@ def summary_lines(server: object) -> list[str]:
     from .client import MetricsClient
 
     lines = []
-    with MetricsClient(server.url, server.token, poll_interval=0.2) as client:
+    with MetricsClient(server.url, server.token, poll_interval=0.2, cache=False) as client:
         for project_name, job_id, job_type in SUMMARY_JOBS:
             project = getattr(sandbox, project_name)
             try:

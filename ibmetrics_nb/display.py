@@ -27,6 +27,9 @@ MAX_COLUMNS = 30
 MAX_MATRIX_CLASSES = 25
 MAX_HYPERPARAMS = 200
 MAX_CELL_CHARS = 200
+# The display audits results with up to this many classes, to stay fast;
+# result.audit() checks any size.
+MAX_AUDITED_CLASSES = 200
 
 STYLE = """<style>
 .ibm-result{font-size:13px;line-height:1.4;max-width:100%;overflow-x:auto}
@@ -42,6 +45,7 @@ STYLE = """<style>
 .ibm-result dl.ibm-summary{display:grid;grid-template-columns:max-content auto;gap:1px 12px;margin:4px 0}
 .ibm-result dl.ibm-summary dt{font-weight:600;white-space:nowrap}
 .ibm-result dl.ibm-summary dd{margin:0}
+.ibm-result table.ibm-table td.ibm-ci{color:var(--jp-ui-font-color2,#666)}
 </style>"""
 
 
@@ -54,7 +58,11 @@ def render_html(result: MetricsResult) -> str:
     parts.extend(warning_html(text) for text in result.warnings)
 
     if result.is_finished:
-        parts.extend(_safe(table_section_html, table) for table in result._tables)
+        parts.append(_safe(consistency_html, result))
+        parts.extend(
+            _safe(lambda table: table_section_html(table, interval_columns(result, table)), table)
+            for table in result._tables
+        )
         if result.hyperparams:
             parts.append(_safe(hyperparams_html, result.hyperparams))
     parts.append("</div>")
@@ -137,8 +145,38 @@ def format_fraction(value: float) -> str:
 # --- tables -----------------------------------------------------------------
 
 
-def table_section_html(table: parsing.RawTable) -> str:
-    """Return one collapsible section; tables with `show: false` start closed."""
+def consistency_html(result: MetricsResult) -> str:
+    """Return a one-line warning when the result's scores disagree with its own counts, else ''."""
+    from .audit import display_findings, summary_line
+
+    findings = display_findings(result, MAX_AUDITED_CLASSES)
+    if findings is None:
+        return note_html(
+            f"the scores were not checked for consistency here, because the result has more than "
+            f"{MAX_AUDITED_CLASSES} classes; result.audit() checks them"
+        )
+    return warning_html(summary_line(findings)) if findings else ""
+
+
+def interval_columns(result: MetricsResult, table: parsing.RawTable) -> tuple[list[str], list[list[str]]] | None:
+    """Return the 95% interval columns of a score table's shown rows, or None (see `stats`)."""
+    if table.kind != parsing.SCORES:
+        return None
+    from .stats import display_interval_columns
+
+    try:
+        return display_interval_columns(result, table, MAX_ROWS, max_matrix_classes=MAX_AUDITED_CLASSES)
+    except Exception:  # noqa: BLE001 - the table must still show without its intervals
+        logger.debug("could not compute the intervals of %r", table.title, exc_info=True)
+        return None
+
+
+def table_section_html(table: parsing.RawTable, extra_columns: tuple[list[str], list[list[str]]] | None = None) -> str:
+    """Return one collapsible section; tables with `show: false` start closed.
+
+    `extra_columns` (headers, cells of each shown row) is appended to the
+    table's grid, as the interval columns of a score table are.
+    """
     body = [f'<p class="ibm-sub">{esc(table.subtitle)}</p>' if table.subtitle else ""]
     body.extend(note_html(problem) for problem in table.problems)
 
@@ -148,31 +186,37 @@ def table_section_html(table: parsing.RawTable) -> str:
         body.append(loss_svg(table))
         body.append(grid_html(table))
     else:
-        body.append(grid_html(table))
+        body.append(grid_html(table, extra_columns))
 
     size = f"{len(table.rows)} rows"
     opened = " open" if table.show else ""
     return f"<details{opened}><summary>{esc(table.title)} <small>({size})</small></summary>{''.join(body)}</details>"
 
 
-def grid_html(table: parsing.RawTable) -> str:
+def grid_html(table: parsing.RawTable, extra_columns: tuple[list[str], list[list[str]]] | None = None) -> str:
     """Return the table's cells as an HTML table, cut to MAX_ROWS x MAX_COLUMNS."""
     if not table.headers:
         return note_html("no headers and no rows")
 
     headers = table.headers[: MAX_COLUMNS + 1]
     rows = table.rows[:MAX_ROWS]
+    extra_headers, extra_cells = extra_columns or ([], [])
     head = "".join(
         f'<th class="ibm-label">{esc(h)}</th>' if i == 0 else f"<th>{esc(h)}</th>" for i, h in enumerate(headers)
     )
-    body = "".join(_row_html(row, len(headers), table.kind == parsing.SCORES) for row in rows)
+    head += "".join(f"<th>{esc(h)}</th>" for h in extra_headers)
+    body = "".join(
+        _row_html(row, len(headers), table.kind == parsing.SCORES, extra_cells[i] if i < len(extra_cells) else None)
+        for i, row in enumerate(rows)
+    )
     grid = f'<table class="ibm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
     return grid + cut_note(table.title, len(table.rows), len(rows), len(table.headers), len(headers))
 
 
-def _row_html(row: list[Any], width: int, mark_averages: bool) -> str:
+def _row_html(row: list[Any], width: int, mark_averages: bool, extra: list[str] | None = None) -> str:
     label = row[0] if row else ""
     cells = "".join(f"<td>{esc(format_cell(cell))}</td>" for cell in row[1:width])
+    cells += "".join(f'<td class="ibm-ci">{esc(text)}</td>' for text in extra or [])
     css = ' class="ibm-avg"' if mark_averages and parsing.is_average_label(label) else ""
     return f'<tr{css}><td class="ibm-label">{esc(format_cell(label))}</td>{cells}</tr>'
 

@@ -1,10 +1,12 @@
 """Exceptions raised by ibmetrics_nb.
 
 Every error the package raises on purpose derives from `IbMetricsError`, and
-its message is one line that says what failed, on which job, and what to do.
+its message is one line that states what failed, on which job, and what to do.
 The magic shows that line without a traceback. No message may contain the
 API token: messages are built from the request's job, the response status,
-and at most the first bytes of a response body, never from headers.
+the Retry-After value, the redirect's host and at most the first bytes of a
+response body, never from request headers. The client replaces the token in
+a response body with `<token>` before it reads the body.
 """
 
 from __future__ import annotations

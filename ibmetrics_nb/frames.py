@@ -20,6 +20,7 @@ from .parsing import (
     epoch_number,
     is_average_label,
     metric_name,
+    to_number,
 )
 
 SCORE_COLUMNS = ["precision", "recall", "f1", "support", "ece"]
@@ -36,7 +37,9 @@ def table_frame(table: RawTable) -> pd.DataFrame:
     labels = [_label(row[0]) if row else "" for row in table.rows]
     columns = _convert_body(table, len(headers) - 1)
 
-    frame = pd.DataFrame(dict(zip(range(len(columns)), columns)), index=pd.Index(labels, name=headers[0], dtype=object))
+    # Built on positions first, so that Series columns line up by row and not by label.
+    frame = pd.DataFrame(dict(zip(range(len(columns)), columns)), index=pd.RangeIndex(len(labels)))
+    frame.index = pd.Index(labels, name=headers[0], dtype=object)
     frame.columns = pd.Index(headers[1:], dtype=object)
     frame.attrs.update(
         title=table.title,
@@ -46,7 +49,7 @@ def table_frame(table: RawTable) -> pd.DataFrame:
         problems=list(table.problems),
     )
     if table.kind == SCORES:
-        _rescale_percent_columns(frame)
+        _rescale_percent_columns(frame, _percent_string_columns(table))
     return frame
 
 
@@ -71,7 +74,12 @@ def _convert_body(table: RawTable, width: int) -> list[Any]:
     for index in range(width):
         cells = [row[index] for row in body]
         values, _ = convert_column(cells)
-        columns.append(np.array(values, dtype=float) if values is not None else pd.array(cells, dtype=object))
+        if values is not None:
+            columns.append(np.array(values, dtype=float))
+        else:
+            # An explicit object Series: pandas 3 would infer its str dtype
+            # from a bare object array and turn None cells into NaN.
+            columns.append(pd.Series(cells, dtype=object))
     return columns
 
 
@@ -87,15 +95,31 @@ def _all_numeric(body: list[list[Any]], width: int) -> np.ndarray | None:
         for cell in row:
             if type(cell) not in (int, float):
                 return None
-    return np.asarray(body, dtype=float).reshape(len(body), width)
+    try:
+        return np.asarray(body, dtype=float).reshape(len(body), width)
+    except OverflowError:
+        # An integer beyond float range; the slow path reads it as infinity.
+        return None
 
 
-def _rescale_percent_columns(frame: pd.DataFrame) -> None:
-    # Older platforms wrote one score as "87.50" with no percent sign.
-    # A fraction above 1 is impossible, so such values are percentages.
+def _percent_string_columns(table: RawTable) -> set[int]:
+    """Return the body column positions that contain at least one percent string."""
+    return {
+        index - 1
+        for row in table.rows
+        for index, cell in enumerate(row)
+        if index and isinstance(cell, str) and cell.rstrip().endswith("%")
+    }
+
+
+def _rescale_percent_columns(frame: pd.DataFrame, percent_columns: set[int]) -> None:
+    # Older platforms wrote raw fractions and one score as "87.50" with no
+    # percent sign. A fraction above 1 is impossible, so such values are
+    # percentages. A column with percent strings states its scale in those
+    # cells, so its bare numbers are kept as sent.
     rescaled = []
     for position, header in enumerate(frame.columns):
-        if metric_name(header) not in FRACTION_METRICS:
+        if metric_name(header) not in FRACTION_METRICS or position in percent_columns:
             continue
         column = frame.iloc[:, position]
         if column.dtype != float:
@@ -108,14 +132,41 @@ def _rescale_percent_columns(frame: pd.DataFrame) -> None:
         frame.attrs["problems"].append(f"values above 1 in {', '.join(rescaled)} were read as percentages")
 
 
+def _numeric(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a float copy of `frame` in which every cell that is not a number is NaN.
+
+    Cells convert as `parsing.to_number` converts them. pd.to_numeric is not
+    used because it raises OverflowError, even with errors="coerce", for an
+    integer beyond float range.
+    """
+    columns = {}
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if column.dtype == float:
+            columns[position] = column.to_numpy(dtype=float, copy=True)
+        else:
+            columns[position] = np.array([_number_or_nan(cell) for cell in column], dtype=float)
+    numeric = pd.DataFrame(columns, index=frame.index)
+    numeric.columns = frame.columns
+    numeric.attrs = frame.attrs
+    return numeric
+
+
+def _number_or_nan(cell: Any) -> float:
+    value = to_number(cell)
+    return math.nan if value is None else value
+
+
 def confusion_frame(table: RawTable) -> pd.DataFrame:
     """Return a confusion matrix: index `true`, columns `predicted`, int counts."""
     frame = table_frame(table)
     frame.index.name = "true"
     frame.columns.name = "predicted"
 
-    numeric = frame.apply(pd.to_numeric, errors="coerce")
-    if numeric.notna().all().all() and (numeric % 1 == 0).all().all():
+    numeric = _numeric(frame)
+    # Counts beyond 2**53 are not exact in a float, and casting inf or 1e300 to int64 gives garbage.
+    exact = numeric.notna().all().all() and (numeric.abs() <= 2**53).all().all()
+    if exact and (numeric % 1 == 0).all().all():
         numeric = numeric.astype("int64")
     numeric.attrs = frame.attrs
     return numeric
@@ -128,7 +179,7 @@ def loss_frame(table: RawTable) -> pd.DataFrame:
     frame.columns = pd.Index(
         [epoch_number(h, position) for position, h in enumerate(frame.columns, start=1)], name="epoch"
     )
-    return frame.apply(pd.to_numeric, errors="coerce")
+    return _numeric(frame)
 
 
 def score_rows(frame: pd.DataFrame, job_id: Any, job_type: Any, title: str) -> pd.DataFrame:

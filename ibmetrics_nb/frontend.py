@@ -1,8 +1,8 @@
 """What the current frontend can show, kept in one place.
 
 A Jupyter kernel can show rich output and update it in place, a terminal
-IPython shell only text, and a plain Python process neither. Every other
-module asks here instead of probing IPython itself.
+IPython shell only text, and a plain Python process neither. Other
+modules call these functions instead of probing IPython themselves.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ def in_kernel() -> bool:
     """Whether code runs in a Jupyter kernel, which can show rich output."""
     shell = ipython_shell()
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def kernel_event_loop() -> Any | None:
+    """Return the asyncio loop that runs the kernel's message handlers, or None outside a kernel.
+
+    ipykernel 6 and 7 run cells and widget callbacks on this loop, in the
+    main thread. Code in another thread hands work to it with
+    `call_soon_threadsafe`.
+    """
+    shell = ipython_shell()
+    io_loop = getattr(getattr(shell, "kernel", None), "io_loop", None)
+    return getattr(io_loop, "asyncio_loop", None)
 
 
 class StatusLine:

@@ -94,37 +94,54 @@ class IbMetrics(Magics):
 
 
 def run(magics: IbMetrics, args: MagicArgs) -> Any:
-    """Run a parsed `%ibmetrics` line: the picker, one job or a comparison."""
+    """Run a parsed `%ibmetrics` line: the picker, one job or a comparison.
+
+    Several jobs are fetched concurrently. When all succeed the line returns
+    their `Comparison`; when some fail it returns the `ManyResults`, which
+    lists each failure and keeps the results that were fetched.
+    """
     if args.project is None:
         from .widgets import JobPicker
 
         return JobPicker(client_settings=magics.client_settings(), job_type=args.job_type)
 
     from .client import MetricsClient
+
+    with MetricsClient(**magics.client_settings()) as client:
+        if len(args.job_ids) == 1:
+            return _fetch_one(client, args)
+        many = client.get_many(
+            args.job_ids,
+            project=args.project,
+            job_type=args.job_type,
+            wait=args.wait,
+            max_wait=args.max_wait,
+            refresh=args.refresh,
+        )
+
+    if many.errors:
+        if not many.results:
+            many.raise_for_errors()
+        logger.warning("%s", many.summary())
+        return many
+    return many.compare()
+
+
+def _fetch_one(client: Any, args: MagicArgs) -> Any:
     from .frontend import StatusLine
 
     status = StatusLine()
-    results = []
-    with MetricsClient(**magics.client_settings()) as client:
-        for job_id in args.job_ids:
-            results.append(
-                client.get_metrics(
-                    args.project,
-                    job_id,
-                    args.job_type,
-                    wait=args.wait,
-                    max_wait=args.max_wait,
-                    progress=_progress_reporter(status),
-                    **_refresh_option(client, args),
-                )
-            )
+    result = client.get_metrics(
+        args.project,
+        args.job_ids[0],
+        args.job_type,
+        wait=args.wait,
+        max_wait=args.max_wait,
+        progress=_progress_reporter(status),
+        refresh=args.refresh,
+    )
     status.clear()
-
-    if len(results) == 1:
-        return results[0]
-    from .compare import compare
-
-    return compare(results)
+    return result
 
 
 def _progress_reporter(status: Any) -> Any:
@@ -134,11 +151,6 @@ def _progress_reporter(status: Any) -> Any:
         status.update(f"job {poll.job_id}: {poll.state}, polled {poll.polls} times, {poll.elapsed:.0f} s")
 
     return report
-
-
-def _refresh_option(client: Any, args: MagicArgs) -> dict[str, Any]:
-    # Only clients with a result cache take `refresh`.
-    return {"refresh": True} if args.refresh and hasattr(client, "cache") else {}
 
 
 def register(ipython: Any) -> None:

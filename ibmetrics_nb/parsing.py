@@ -44,7 +44,7 @@ METRIC_NAMES = {
 # Columns whose values are fractions of 1; a bare number above 1 in them is a percentage.
 FRACTION_METRICS = frozenset({"f1", "precision", "recall", "exact_match", "accuracy"})
 AVERAGE_LABEL = re.compile(r"\b(avg|average|averages|overall|total)\b|^(accuracy|micro|macro|weighted|samples)$", re.I)
-EPOCH_HEADER = re.compile(r"^\s*(?:epoch\s*)?(\d+)\s*$", re.I)
+EPOCH_HEADER = re.compile(r"^\s*(?:epoch\s*)?(\d{1,9})\s*$", re.I)
 
 
 # --- JSON -----------------------------------------------------------------
@@ -89,6 +89,11 @@ def load_json(source: str | bytes | bytearray | os.PathLike | dict) -> LoadedJSO
         raise ResponseFormatError(
             f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:
+        raise ResponseFormatError("invalid JSON: arrays or objects are nested too deeply to read") from None
+    except ValueError as exc:
+        # Python refuses integers of more than sys.get_int_max_str_digits() digits (4300 by default).
+        raise ResponseFormatError(f"invalid JSON: {_first_line(exc)}") from None
     return LoadedJSON(data, _dedupe(warnings))
 
 
@@ -99,13 +104,30 @@ def _read_source(source: str | bytes | bytearray | os.PathLike) -> str:
     if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
         return source
 
+    if isinstance(source, str) and (not source.strip() or "\x00" in source or "\n" in source):
+        raise ResponseFormatError(f"expected JSON text starting with '{{' or a file path, got {_start_of(source)!r}")
     path = Path(source)
     try:
         return _decode_bytes(path.read_bytes())
     except FileNotFoundError:
-        raise ResponseFormatError(f"file not found: {path}") from None
+        raise ResponseFormatError(f"file not found: {_start_of(str(path))}") from None
     except IsADirectoryError:
         raise ResponseFormatError(f"expected a JSON file, got a directory: {path}") from None
+    except OSError as exc:
+        # A long text that is not JSON arrives here as a file name that is too long.
+        raise ResponseFormatError(
+            f"cannot read {_start_of(str(path))!r} as a file ({exc.strerror or type(exc).__name__}); "
+            "pass JSON text starting with '{' or an existing file path"
+        ) from None
+
+
+def _start_of(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _decode_bytes(data: bytes) -> str:
@@ -157,8 +179,13 @@ def to_number(cell: Any) -> float | None:
     """
     if isinstance(cell, bool):
         return None
-    if isinstance(cell, (int, float)):
-        return float(cell)
+    if isinstance(cell, float):
+        return cell
+    if isinstance(cell, int):
+        try:
+            return float(cell)
+        except OverflowError:
+            return math.inf if cell > 0 else -math.inf
     if is_missing(cell):
         return math.nan
     if not isinstance(cell, str):
@@ -229,7 +256,7 @@ class RawTable:
     """One entry of the response's `metrics` list, checked and normalised.
 
     `headers` and `rows` are what the server sent, repaired only so that
-    every row has one cell per header; `problems` says what was repaired.
+    every row has one cell per header, and `problems` lists the repairs.
     """
 
     title: str

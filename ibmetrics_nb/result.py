@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .audit import Finding
+
 logger = logging.getLogger(__name__)
 
 EXPECTED_KEYS = (
@@ -77,6 +79,8 @@ class MetricsResult:
 
         self._tables, table_warnings = parsing.read_tables(data.get("metrics"))
         self.warnings: list[str] = list(warnings or []) + table_warnings
+        # The warnings of reading the body (duplicate keys, NaN), which `save` keeps.
+        self._parse_warnings = list(warnings or [])
         for table in self._tables:
             self.warnings.extend(f"table {table.title!r}: {problem}" for problem in table.problems)
         if self.missing:
@@ -135,7 +139,7 @@ class MetricsResult:
 
     @property
     def incomplete_message(self) -> str:
-        """One line that tells the user what is missing and how to get it."""
+        """The one-line warning that names what is missing and how to get it."""
         return f"incomplete results for job {self._job_name()}: missing {', '.join(self.missing)}; {LEGACY_HINT}"
 
     def _is_classification(self) -> bool:
@@ -209,22 +213,63 @@ class MetricsResult:
             message += f"; {LEGACY_HINT}"
         raise MissingTableError(message)
 
-    def to_dataframe(self) -> pd.DataFrame:
+    def to_dataframe(self, intervals: bool = False, confidence: float = 0.95) -> pd.DataFrame:
         """Return every per-class and per-field score as one long frame.
 
         One row per label of each score table, with the columns `job_id,
         job_type, table, label, is_average, precision, recall, f1, support,
         ece` and any other metric in snake_case. Scores are fractions and a
         metric a table lacks is NaN, so frames of many jobs concatenate.
+
+        `intervals=True` adds each class's counts (`tp, fp, fn,
+        counts_source`) and `confidence` intervals (`precision_low,
+        precision_high, recall_low, recall_high, f1_low, f1_high`); see
+        `ibmetrics_nb.stats`. Averages rows get NaN there.
         """
         import pandas as pd
 
         from .frames import empty_score_rows, score_rows
 
         parts = [score_rows(df, self.job_id, self.job_type, title) for title, df in self.score_tables.items()]
-        if not parts:
-            return empty_score_rows()
-        return pd.concat(parts, ignore_index=True)
+        frame = pd.concat(parts, ignore_index=True) if parts else empty_score_rows()
+        if not intervals:
+            return frame
+
+        from .stats import interval_frame
+
+        bounds = interval_frame(self, confidence)
+        frame = frame.merge(bounds, on=["table", "label"], how="left", validate="many_to_one")
+        frame.loc[frame["is_average"], bounds.columns[2:]] = None
+        return frame
+
+    def score_intervals(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Return each class's counts and confidence intervals, one row per class and table.
+
+        Precision and recall get Wilson score intervals, F1 the Wilson
+        interval of TP / (TP + FP + FN) mapped to F1. The counts come from
+        the confusion matrix where it describes the table, else from the
+        reported precision, recall and support. See `ibmetrics_nb.stats`.
+        """
+        from .stats import interval_frame
+
+        return interval_frame(self, confidence)
+
+    def audit(self) -> list[Finding]:
+        """Return the reported values that disagree with the response's own counts.
+
+        Per-class scores are recomputed from the confusion matrix (or F1
+        from precision and recall where the matrix does not describe the
+        table), and averages rows from the per-class rows. A difference
+        within the rounding of the reported value is not a finding. See
+        `ibmetrics_nb.audit`. The findings are computed once per result.
+        """
+        return list(self._findings)
+
+    @cached_property
+    def _findings(self) -> list[Finding]:
+        from .audit import audit_result
+
+        return audit_result(self)
 
     @cached_property
     def headline(self) -> tuple[str, str, float] | None:
@@ -271,8 +316,74 @@ class MetricsResult:
 
         return plot_confusion(self.confusion_df, normalize=normalize, ax=ax, title=self._plot_title("confusion matrix"))
 
+    def scores_plot(self, metric: str = "f1", table: str | None = None, ax: Axes | None = None) -> Axes:
+        """Plot one score per label as bars with their 95% intervals and return the Axes.
+
+        `table` is a score table's title (default: the first). Precision,
+        recall and F1 get error bars from `score_intervals`; other metrics,
+        such as "ece", are drawn without.
+        """
+        from .plots import plot_result_scores
+
+        return plot_result_scores(self, metric=metric, table=table, ax=ax)
+
+    def ece_plot(self, table: str | None = None, ax: Axes | None = None) -> Axes:
+        """Plot the expected calibration error (ECE) per class and return the Axes.
+
+        `table` defaults to the first score table that has ECE values.
+        """
+        from .plots import plot_result_ece
+
+        return plot_result_ece(self, table=table, ax=ax)
+
+    def trials_plot(self, param: str | None = None, ax: Axes | None = None) -> Axes:
+        """Plot the hyperparameter-search trials against their objective and return the Axes.
+
+        Without `param`, the objective of each trial by trial number; with
+        `param` (a column of `trials_df`, such as "learning_rate"), the
+        objective against that hyperparameter.
+        """
+        from .plots import plot_trials
+
+        return plot_trials(self.trials_df, param=param, ax=ax, title=self._plot_title("hyperparameter search"))
+
     def _plot_title(self, what: str) -> str:
         return f"{self.job_id}: {what}" if self.job_id else what.capitalize()
+
+    # --- export ------------------------------------------------------------
+
+    def to_excel(self, path: str | os.PathLike) -> Any:
+        """Write the result as an Excel workbook: a summary sheet, then one sheet per table.
+
+        Returns the path. Sheet names are the table titles, made valid for
+        Excel (31 characters, no `[]:*?/\\`, unique). Needs openpyxl.
+        """
+        from .export import write_excel
+
+        return write_excel(self, path)
+
+    def to_markdown(self) -> str:
+        """Return a Markdown report: the summary, warnings and every table as the server sent it."""
+        from .export import result_markdown
+
+        return result_markdown(self)
+
+    def save(self, path: str | os.PathLike) -> Any:
+        """Write the result to `path` as strict JSON (NaN as null) and return the path.
+
+        The file contains the response, the job's ID, type and project, and
+        the warnings of the original parse. `MetricsResult.load` reads it back.
+        """
+        from .export import save_result
+
+        return save_result(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MetricsResult:
+        """Read a result written by `save` (or by `ibmetrics fetch --format json` for one job)."""
+        from .export import load_result
+
+        return load_result(path)
 
     # --- display -----------------------------------------------------------
 

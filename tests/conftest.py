@@ -63,3 +63,15 @@ def shell(sandbox: sandbox_module.SandboxServer, monkeypatch: pytest.MonkeyPatch
 def example_path(name: str) -> Path:
     """Return the path of a shipped example response."""
     return EXAMPLES / name
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the fault matrix measured by test_faults.py, when that module ran."""
+    import sys
+
+    faults = sys.modules.get("faults")
+    if faults is None or not faults.MEASURED:
+        return
+    terminalreporter.write_sep("-", "fault matrix: measured seconds per front end")
+    for line in faults.format_matrix(faults.MEASURED):
+        terminalreporter.write_line(line)

@@ -163,3 +163,40 @@ def test_parse_line_empty_means_picker():
 def test_parse_line_rejects_bad_input(line):
     with pytest.raises(InvalidRequestError):
         parse_line(line, {"a": 1})
+
+
+def test_unknown_option_value_not_echoed():
+    with pytest.raises(InvalidRequestError) as raised:
+        parse_line("--token=tok_SECRET123 p j")
+
+    assert "--token" in str(raised.value)
+    assert "SECRET123" not in str(raised.value)
+
+
+def test_several_jobs_return_comparison(shell, sandbox):
+    from ibmetrics_nb.comparison import Comparison
+
+    outcome = shell.run_cell(f"c = %ibmetrics $project {CLASSIFICATION_JOB} retrain-job")
+
+    assert outcome.success
+    assert isinstance(shell.user_ns["c"], Comparison)
+    assert shell.user_ns["c"].jobs == [CLASSIFICATION_JOB, "retrain-job"]
+
+
+def test_several_jobs_keep_successes_when_one_fails(shell):
+    from ibmetrics_nb.batch import ManyResults
+
+    outcome = shell.run_cell(f"m = %ibmetrics $project {CLASSIFICATION_JOB} no-such-job")
+
+    many = shell.user_ns["m"]
+    assert outcome.success
+    assert isinstance(many, ManyResults)
+    assert [r.job_id for r in many.results] == [CLASSIFICATION_JOB]
+    assert [key.job_id for key in many.errors] == ["no-such-job"]
+
+
+def test_several_jobs_all_failing_is_one_line(shell):
+    outcome = shell.run_cell("%ibmetrics $project no-such-job other-missing-job")
+
+    assert isinstance(outcome.error_in_exec, IbMetricsError)
+    assert "2 of 2 jobs failed" in str(outcome.error_in_exec)

@@ -338,7 +338,7 @@ def test_reset_removes_added_jobs(sandbox):
     sandbox.reset()
 
     assert fetch(sandbox, "added", project="u/r/fs/X").status_code == 404
-    assert len(sandbox.jobs) == 9
+    assert len(sandbox.jobs) == 12
 
 
 def test_job_rejects_invalid_fields():
@@ -547,7 +547,7 @@ def test_repr_hides_token(sandbox):
 
     assert sandbox.token not in text
     assert sandbox.url in text
-    assert "jobs=9" in text
+    assert "jobs=12" in text
 
 
 def test_default_token_random_per_server():

@@ -15,6 +15,8 @@ CELLS = [
     ),
     new_code_cell(
         "import os\n"
+        "import tempfile\n"
+        "\n"
         "import ibmetrics_nb\n"
         "from ibmetrics_nb import sandbox\n"
         "\n"
@@ -25,6 +27,8 @@ CELLS = [
         "    server = sandbox.start()\n"
         "    sandbox_url, sandbox_token = server.url, server.token\n"
         "\n"
+        "# Finished jobs are cached on disk; keep this tour's sandbox jobs out of your own cache.\n"
+        "os.environ.setdefault(\"IBMETRICS_CACHE_DIR\", tempfile.mkdtemp(prefix=\"ibmetrics-tour-\"))\n"
         "ibmetrics_nb.set_token(sandbox_token)  # on a real instance: ibmetrics_nb.set_token() prompts for it\n"
         "project = sandbox.CLASSIFICATION_PROJECT\n"
         "project"

@@ -25,9 +25,13 @@ The default catalogue (see `default_jobs()`), by job id:
   platform_version, no confusion matrix and older table headers.
 - `large-job`: `make_classification_payload(500, seed=0)`.
 - `evaluation-job` (job type `evaluation`): an evaluation of the classifier.
+- `retrain-job`, `pruning-job` (job type `pruning`) and `evaluation-new-data`
+  (job type `evaluation`): a retrain of the classifier with other
+  hyperparameters on 225 test records, its pruned model, and its evaluation
+  on new data, for comparisons (see `jobs.RETRAIN_JOB_ID`).
 
-All jobs except the two extraction ones are in CLASSIFICATION_PROJECT and,
-except `evaluation-job`, have job type `training`.
+All jobs except the two extraction ones are in CLASSIFICATION_PROJECT. The
+job types are `training` except where the list above names another.
 
 Tests inject faults with `sandbox.script(project, job_id, replies=[Reply(...)])`
 (error statuses, delays, dropped or hung connections, truncated bodies).

@@ -606,6 +606,103 @@ def _evaluation_payload() -> dict[str, Any]:
     }
 
 
+# Jobs for comparisons: a retrain of the classification example's model with
+# other hyperparameters and more data, a pruned copy of the retrained model,
+# and an evaluation of the retrained model on new data. Their test sets have
+# hundreds of records, so some differences between them are larger than the
+# noise: on the new data, ADP recall (80 of 85 -> 62 of 90) and Paychex
+# precision (45 of 47 -> 48 of 66) drop beyond it, while every difference of
+# the pruned model stays within it.
+RETRAIN_JOB_ID = "retrain-job"
+PRUNING_JOB_ID = "pruning-job"
+NEW_DATA_EVALUATION_JOB_ID = "evaluation-new-data"
+
+PAYSTUB_CLASSES = ["W2", "ADP", "Paychex"]
+RETRAIN_MATRIX = [[88, 2, 0], [3, 80, 2], [1, 4, 45]]
+PRUNED_MATRIX = [[86, 4, 0], [3, 79, 3], [1, 6, 43]]
+NEW_DATA_MATRIX = [[92, 3, 0], [10, 62, 18], [0, 2, 48]]
+RETRAIN_TRAIN_COUNT = {"W2": 210, "ADP": 198, "Paychex": 112}
+RETRAIN_DATASETS = ["Paystubs", "Paystubs 2023"]
+
+
+def _matrix_scores(matrix: list[list[int]], calibration_errors: list[str]) -> list[list[Any]]:
+    """Build classifier rows for PAYSTUB_CLASSES from a confusion matrix (rows are true classes)."""
+    size = len(PAYSTUB_CLASSES)
+    supports = [sum(row) for row in matrix]
+    predicted = [sum(row[column] for row in matrix) for column in range(size)]
+    true_positives = [matrix[index][index] for index in range(size)]
+    return _classifier_rows(PAYSTUB_CLASSES, true_positives, supports, predicted, calibration_errors)
+
+
+def _paystub_payload(
+    matrix: list[list[int]],
+    calibration_errors: list[str],
+    hyperparams: dict[str, Any],
+    test_datasets: list[str],
+    extra_tables: list[dict[str, Any]],
+) -> dict[str, Any]:
+    rows = _matrix_scores(matrix, calibration_errors)
+    test_count = {name: sum(row) for name, row in zip(PAYSTUB_CLASSES, matrix)}
+    return {
+        "metrics": [
+            _classifier_table("Record-wise Classifier Metrics", "Record", rows),
+            # As in the vendor's example, the chunk-wise rows repeat the record-wise ones.
+            _classifier_table("Chunk-wise Classifier Metrics", "Chunk", [list(row) for row in rows]),
+            *extra_tables,
+            _confusion_table(PAYSTUB_CLASSES, matrix),
+        ],
+        "platform_version": "23.07.0",
+        "ibformers_version": "2.2.0",
+        "train_count": dict(RETRAIN_TRAIN_COUNT),
+        "train_total": sum(RETRAIN_TRAIN_COUNT.values()),
+        "train_datasets": list(RETRAIN_DATASETS),
+        "test_count": test_count,
+        "test_total": sum(test_count.values()),
+        "test_datasets": test_datasets,
+        "hyperparams": hyperparams,
+    }
+
+
+def _retrain_hyperparams() -> dict[str, Any]:
+    hyperparams = json.loads(read_data_file(CLASSIFICATION_EXAMPLE_FILE))["hyperparams"]
+    hyperparams.update(learning_rate=2e-05, num_train_epochs=8, class_weights_ins_power=0.5, batch_size=8)
+    return hyperparams
+
+
+def _retrain_payload() -> dict[str, Any]:
+    """Build the retrain of the classification example's model: other hyperparameters, more data, a third class."""
+    rng = random.Random(11)
+    return _paystub_payload(
+        RETRAIN_MATRIX,
+        ["0.041", "0.067", "0.093"],
+        _retrain_hyperparams(),
+        list(RETRAIN_DATASETS),
+        [_loss_curve_table(rng, 8), _hyperparameter_table(rng, 5, 20)],
+    )
+
+
+def _pruning_payload() -> dict[str, Any]:
+    """Build the pruning of the retrained model: half the weights removed, then two epochs of fine-tuning.
+
+    `pruning_sparsity` is the sandbox's own name; the API reference documents
+    no pruning hyperparameters.
+    """
+    hyperparams = _retrain_hyperparams()
+    hyperparams.update(num_train_epochs=2, do_hyperparam_optimization=False, hp_search_num_trials=0, pruning_sparsity=0.5)
+    return _paystub_payload(
+        PRUNED_MATRIX,
+        ["0.048", "0.072", "0.118"],
+        hyperparams,
+        list(RETRAIN_DATASETS),
+        [_loss_curve_table(random.Random(12), 2)],
+    )
+
+
+def _new_data_evaluation_payload() -> dict[str, Any]:
+    """Build the evaluation of the retrained model on new data, where ADP documents have a new layout."""
+    return _paystub_payload(NEW_DATA_MATRIX, ["0.052", "0.163", "0.121"], _retrain_hyperparams(), ["Paystubs 2025"], [])
+
+
 def default_jobs() -> list[Job]:
     """Build a fresh copy of the catalogue that a sandbox serves by default."""
     return [
@@ -628,4 +725,12 @@ def default_jobs() -> list[Job]:
         Job(CLASSIFICATION_PROJECT, "legacy-job", payload=_legacy_payload()),
         Job(CLASSIFICATION_PROJECT, "large-job", payload=make_classification_payload(500, seed=0)),
         Job(CLASSIFICATION_PROJECT, "evaluation-job", job_type="evaluation", payload=_evaluation_payload()),
+        Job(CLASSIFICATION_PROJECT, RETRAIN_JOB_ID, payload=_retrain_payload()),
+        Job(CLASSIFICATION_PROJECT, PRUNING_JOB_ID, job_type="pruning", payload=_pruning_payload()),
+        Job(
+            CLASSIFICATION_PROJECT,
+            NEW_DATA_EVALUATION_JOB_ID,
+            job_type="evaluation",
+            payload=_new_data_evaluation_payload(),
+        ),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -17,6 +18,7 @@ import os
 import secrets
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -64,6 +66,10 @@ class Reply:
             first half of the body. With `chunks`, it leaves out the final
             zero-length chunk.
         chunk_delay: seconds to wait between two chunks.
+        echo_authorization: replace every `{authorization}` in the body with
+            the request's Authorization header (empty when it has none), as a
+            misbehaving server or proxy that echoes the request would. Tests
+            use it to check that the client redacts the token.
     """
 
     status: int = 200
@@ -76,6 +82,7 @@ class Reply:
     chunks: list[bytes] | None = None
     truncate: bool = False
     chunk_delay: float = 0.0
+    echo_authorization: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, int) or not 100 <= self.status <= 599:
@@ -108,6 +115,11 @@ def _json_reply(status: int, document: dict[str, Any], headers: dict[str, str] |
 def _message_reply(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
     """Build a v2-style error reply, `{"message": ...}`."""
     return _json_reply(status, {"message": message}, headers)
+
+
+def _echo_authorization(reply: Reply, authorization: str) -> Reply:
+    body = reply.body_bytes().replace(b"{authorization}", authorization.encode("latin-1"))
+    return dataclasses.replace(reply, body=body, echo_authorization=False)
 
 
 @dataclass
@@ -166,11 +178,21 @@ class _HTTPServer(ThreadingHTTPServer):
         self.server_name = host
         self.server_port = port
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        context = self.sandbox.ssl_context
+        if context is not None:
+            # The handshake runs in the request's own thread with a 10 s timeout
+            # (see _Handler.setup), so a stalled client cannot block the accept loop.
+            connection = context.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        return connection, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)) or self.sandbox.stopping:
-            # Clients that give up (read timeouts in tests) and connections that
-            # stop() shuts down end here, and neither is a server fault.
+        if isinstance(error, (ConnectionError, TimeoutError, ssl.SSLError)) or self.sandbox.stopping:
+            # Clients that give up (read timeouts in tests), failed TLS handshakes
+            # and connections that stop() shuts down end here, and none is a
+            # server fault.
             logger.debug("Sandbox connection from %s ended: %r", client_address, error)
             return
         logger.exception("Sandbox failed to handle a request from %s", client_address)
@@ -182,14 +204,26 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
 
     def setup(self) -> None:
+        self.server.sandbox._track_connection(self.request)
+        # Headers and body go out in two writes; without TCP_NODELAY, Nagle's
+        # algorithm and delayed ACKs hold the body about 40 ms on a kept-alive connection.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(10.0)
+                self.request.do_handshake()
+                self.request.settimeout(None)
+            except OSError:
+                # finish() does not run when setup() raises.
+                self.server.sandbox._untrack_connection(self.request)
+                raise
         super().setup()
-        self.server.sandbox._track_connection(self.connection)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.sandbox._untrack_connection(self.connection)
+            self.server.sandbox._untrack_connection(self.request)
 
     def version_string(self) -> str:
         # The default appends the Python version to the Server header.
@@ -212,9 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         url = urlsplit(self.path)
         query = _parse_query(url.query)
-        entry = sandbox._record_request(self.command, url.path, query)
+        entry = sandbox._record_request(self.command, url.path, query, "Authorization" in self.headers)
         if url.path == METRICS_PATH:
             reply = sandbox._metrics_reply(self.command, query, self.headers.get("Authorization"))
+            if reply.echo_authorization:
+                reply = _echo_authorization(reply, self.headers.get("Authorization") or "")
             wait = sandbox.latency + reply.delay
         else:
             reply = _message_reply(404, f"Not found: {url.path}. The sandbox serves only GET {METRICS_PATH}.")
@@ -294,8 +330,12 @@ class SandboxServer:
         token: str | None = None,
         latency: float = 0.0,
         jobs: Iterable[Job] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         bind_address = _check_loopback(host)
+        if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+            raise TypeError(f"Invalid ssl_context {ssl_context!r}: expected an ssl.SSLContext with a certificate loaded.")
+        self.ssl_context = ssl_context
         if token is None:
             token = "sbx-" + secrets.token_urlsafe(16)
         _check_token(token)
@@ -320,7 +360,8 @@ class SandboxServer:
         self._httpd = _HTTPServer((bind_address, port), self, family)
         bound_host, bound_port = self._httpd.server_address[:2]
         self.port: int = bound_port
-        self.url = f"http://[{bound_host}]:{bound_port}" if ":" in bound_host else f"http://{bound_host}:{bound_port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://[{bound_host}]:{bound_port}" if ":" in bound_host else f"{scheme}://{bound_host}:{bound_port}"
 
     def __repr__(self) -> str:
         if self.is_running:
@@ -474,16 +515,24 @@ class SandboxServer:
         """A copy of the log of the most recent requests, oldest first.
 
         Each entry contains `time` (seconds since the epoch), `method`, `path`,
-        `query` (decoded parameters, first value of each) and `status`, the
+        `query` (decoded parameters, first value of each), `authorization`
+        (whether the request had an Authorization header) and `status`, the
         HTTP status sent. `status` is None while a reply is pending and when
-        none was sent (drop, hang, server stopped). Request headers are not
+        none was sent (drop, hang, server stopped). Header values are not
         logged, so the token never appears here.
         """
         with self._lock:
             return [dict(entry) for entry in self._log]
 
-    def _record_request(self, method: str, path: str, query: dict[str, str]) -> dict[str, Any]:
-        entry = {"time": time.time(), "method": method, "path": path, "query": query, "status": None}
+    def _record_request(self, method: str, path: str, query: dict[str, str], authorization: bool) -> dict[str, Any]:
+        entry = {
+            "time": time.time(),
+            "method": method,
+            "path": path,
+            "query": query,
+            "authorization": authorization,
+            "status": None,
+        }
         with self._lock:
             self._log.append(entry)
             if path == METRICS_PATH:
@@ -571,16 +620,20 @@ def start(
     token: str | None = None,
     latency: float = 0.0,
     jobs: Iterable[Job] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> SandboxServer:
     """Start a sandbox in a background thread and return it. Call stop() to shut it down.
 
     `port=0` picks a free port. `token=None` generates a random token,
     available as `.token`. `latency` is added, in seconds, before every reply
     of the metrics endpoint. `jobs=None` serves the default catalogue, and a
-    list of jobs replaces it. A host that is not a loopback address raises
-    ValueError.
+    list of jobs replaces it. With `ssl_context` (a server-side context with
+    a certificate loaded) the sandbox speaks HTTPS and its `url` starts with
+    https://. A host that is not a loopback address raises ValueError.
     """
-    return SandboxServer(host=host, port=port, token=token, latency=latency, jobs=jobs).start()
+    return SandboxServer(
+        host=host, port=port, token=token, latency=latency, jobs=jobs, ssl_context=ssl_context
+    ).start()
 
 
 @contextlib.contextmanager
@@ -590,9 +643,10 @@ def serve(
     token: str | None = None,
     latency: float = 0.0,
     jobs: Iterable[Job] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[SandboxServer]:
     """Run a sandbox for the duration of a `with` block. Arguments are those of `start()`."""
-    sandbox = start(host=host, port=port, token=token, latency=latency, jobs=jobs)
+    sandbox = start(host=host, port=port, token=token, latency=latency, jobs=jobs, ssl_context=ssl_context)
     try:
         yield sandbox
     finally:
