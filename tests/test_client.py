@@ -226,3 +226,42 @@ def test_repr_hides_token(fresh_sandbox):
 
     assert "SECRET123" not in repr(client)
     assert "SECRET123" not in repr(vars(client))
+
+
+def _reachable_reprs(error: BaseException) -> str:
+    """Return the reprs of everything an error keeps alive: its chain and its frames' locals."""
+    seen = []
+    current = error
+    while current is not None:
+        seen.append(repr(current))
+        traceback = current.__traceback__
+        while traceback is not None:
+            # Only the package's frames: the test's own frame holds the assertion's literals.
+            in_package = "/ibmetrics_nb/" in traceback.tb_frame.f_code.co_filename
+            for value in list(traceback.tb_frame.f_locals.values()) if in_package else []:
+                seen.append(repr(value))
+                request = getattr(value, "request", None)
+                seen.append(repr(getattr(request, "headers", "")))
+            traceback = traceback.tb_next
+        current = current.__context__ or current.__cause__
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(status=401, body={"message": "expired"}),
+        Reply(status=500, body={"message": "boom"}),
+        Reply(status=502, body="<html>bad gateway</html>", content_type="text/html"),
+        Reply(hang=True),
+    ],
+)
+def test_raised_error_keeps_no_request(fresh_sandbox, reply):
+    fresh_sandbox.script(CLASSIFICATION_PROJECT, "j", replies=[reply])
+    client = MetricsClient(fresh_sandbox.url, "tok_SECRET123", timeout=(1, 0.5), max_retries=0, cache=False)
+
+    with pytest.raises(Exception) as raised:
+        client.get_metrics(CLASSIFICATION_PROJECT, "j")
+
+    assert raised.value.__context__ is None
+    assert "SECRET123" not in _reachable_reprs(raised.value)

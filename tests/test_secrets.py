@@ -243,6 +243,6 @@ def test_token_is_not_a_magic_option():
     from ibmetrics_nb.arguments import parse_line
     from ibmetrics_nb.magic import IbMetrics
 
-    with pytest.raises(InvalidRequestError, match="unrecognized arguments"):
+    with pytest.raises(InvalidRequestError, match="unrecognized option --token"):
         parse_line("--token abc p/fs/X job")
     assert not [name for name in IbMetrics.class_trait_names() if "token" in name.lower()]
