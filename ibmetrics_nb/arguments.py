@@ -77,10 +77,11 @@ def split_words(line: str, namespace: dict[str, Any] | None = None) -> list[str]
 def _expand(word: str, namespace: dict[str, Any]) -> str:
     match = VARIABLE_WORD.match(word)
     if match is None:
-        if "$" in word or ("{" in word and "}" in word):
+        if "$" in word or "{" in word or "}" in word:
+            # NOTE: quotes are removed before this check, so a literal '$' or brace cannot be passed.
             raise InvalidRequestError(
-                f"cannot expand {word!r}: write a variable as a whole word, $name or {{name}}, "
-                "or put the literal text in quotes"
+                f"cannot expand {word!r}: write a variable as a whole word, $name or {{name}} with no spaces; "
+                "for a value that contains '$' or braces, use MetricsClient.get_metrics from Python"
             )
         return word
 

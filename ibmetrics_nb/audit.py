@@ -364,7 +364,7 @@ def display_findings(result: MetricsResult, max_classes: int) -> list[Finding] |
     sizes = [matrix_size(result)]
     for table in result._tables:
         if table.kind == parsing.SCORES:
-            sizes.append(sum(1 for row in table.rows if row and not parsing.is_average_label(row[0])))
+            sizes.append(sum(1 for label in parsing.row_labels(table) if not parsing.is_average_label(label)))
     if max(sizes) > max_classes:
         return None
     return result.audit()

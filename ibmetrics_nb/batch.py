@@ -1,18 +1,17 @@
 """Fetch many jobs at once: `MetricsClient.get_many` and its `ManyResults`.
 
 A scheduler in the caller's thread keeps a heap of jobs ordered by the
-time of their next poll and hands each due poll, one `fetch_once` call, to
-a thread pool. A job that waits between polls occupies no worker, so the
-pool stays busy with the jobs that are due. A batch of running jobs then
-takes about as long as the slowest job's own polling, or as the pool needs
-for all requests, whichever is longer.
+time of their next poll and hands each due poll, one request as
+`fetch_once` sends it, to a thread pool. A job that waits between polls
+occupies no worker, so the pool stays busy with the jobs that are due. A
+batch of running jobs then takes about as long as the slowest job's own
+polling, or as the pool needs for all requests, whichever is longer.
 
 Each job is polled as `get_metrics` polls it: every `poll_interval`
 seconds at first, growing by half each time up to the client's
 `max_poll_interval` (or `poll_interval`, if that is longer). The wait is
-counted from the moment the previous request was sent, or from its reply
-if that arrives later, so no job gets more than one request per
-`poll_interval`.
+counted from the previous reply, so no job gets more than one request per
+`poll_interval`, however long a request waited for a connection.
 
 All workers share the client's session, whose connection pool is enlarged
 to `max_workers` connections when it is smaller.
@@ -222,7 +221,7 @@ class ManyResults(Sequence):
         failed = len(self.errors)
         return (
             f"{len(self._jobs)} jobs: {len(self._jobs) - failed} fetched, {failed} failed; "
-            f"{self.requests} requests in {self.elapsed:.1f} s"
+            f"{self.requests} request{'' if self.requests == 1 else 's'} in {self.elapsed:.1f} s"
         )
 
     def __repr__(self) -> str:
@@ -286,6 +285,7 @@ class _Job:
 class _Reply:
     key: JobKey
     sent: float
+    received: float = 0.0
     state: str = ""
     data: dict | None = None
     result: Any = None
@@ -377,18 +377,19 @@ class _Scheduler:
         sent = time.monotonic()
         reply = _Reply(key, sent)
         try:
-            data, warnings = self.client.fetch_once(*key)
-            reply.data = data
-            reply.state = job_state(data)
+            loaded = self.client._fetch(*key)
+            reply.data = loaded.data
+            reply.state = job_state(loaded.data)
             finished = reply.state in FINISHED_STATES
             if finished or (not self.wait and reply.state not in FAILED_STATES):
                 if finished:
-                    self.client._store_in_cache(data, warnings, *key)
-                reply.result = self.client._result(data, warnings, *key)
+                    self.client._store_in_cache(loaded.data, loaded.warnings, *key)
+                reply.result = self.client._result(loaded, *key)
         except Exception as exc:  # noqa: BLE001 - every failure belongs to its job
             if not isinstance(exc, IbMetricsError):
                 logger.warning("unexpected error while fetching job %s", key, exc_info=True)
             reply.error = exc
+        reply.received = time.monotonic()
         self._replies.put(reply)
 
     def _handle(self, reply: _Reply, job: _Job) -> None:
@@ -417,8 +418,9 @@ class _Scheduler:
                 f"(max_wait is {self.max_wait:g} s); wait longer with a larger max_wait"
             )
             return
-        # Counting from the send time lets a slow reply eat into the wait, as a steady schedule should.
-        due = min(reply.sent + job.interval, job.first_sent + self.max_wait)
+        # Counting from the reply keeps requests one interval apart at the server too: a request
+        # that waited for a connection or the GIL left later than `sent` says.
+        due = min(reply.received + job.interval, job.first_sent + self.max_wait)
         # max_poll_interval caps the growth; it never shortens the interval asked for.
         job.interval = min(job.interval * 1.5, max(self.client.max_poll_interval, self.interval))
         self._push(due, key)

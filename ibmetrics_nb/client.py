@@ -18,6 +18,7 @@ import os
 import re
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from .errors import (
     ResponseFormatError,
     ServerError,
 )
+from .parsing import LoadedJSON, load_json
 
 if TYPE_CHECKING:
     import requests
@@ -178,7 +180,8 @@ class MetricsClient:
         started = time.monotonic()
         polls = 0
         while True:
-            data, warnings = self.fetch_once(model_project_path, job_id, job_type)
+            loaded = self._fetch(model_project_path, job_id, job_type)
+            data, warnings = loaded.data, loaded.warnings
             polls += 1
             state = job_state(data)
             elapsed = time.monotonic() - started
@@ -190,7 +193,7 @@ class MetricsClient:
             if state in FINISHED_STATES or not wait:
                 if state in FINISHED_STATES:
                     self._store_in_cache(data, warnings, model_project_path, job_id, job_type)
-                return self._result(data, warnings, model_project_path, job_id, job_type)
+                return self._result(loaded, model_project_path, job_id, job_type)
             if state not in WAITING_STATES:
                 logger.info("job %s reports the unknown state %r; waiting as if it were running", job_id, state)
 
@@ -246,6 +249,18 @@ class MetricsClient:
         Raises the package's errors for HTTP errors, `status: ERROR` bodies
         and bodies that are not the expected JSON object.
         """
+        loaded = self._fetch(model_project_path, job_id, job_type)
+        return loaded.data, loaded.warnings
+
+    def _fetch(self, model_project_path: str, job_id: str, job_type: str) -> LoadedJSON:
+        """Send one request, as `fetch_once` does, and return the body with its redacted JSON text."""
+        try:
+            return self._send(model_project_path, job_id, job_type)
+        except IbMetricsError as exc:
+            _detach(exc)
+            raise
+
+    def _send(self, model_project_path: str, job_id: str, job_type: str) -> LoadedJSON:
         import requests
 
         params = {"model_project_path": model_project_path, "job_id": job_id, "job_type": job_type}
@@ -300,7 +315,7 @@ class MetricsClient:
             # requests raises a bare OSError when the CA bundle or client certificate file is missing.
             raise ConfigurationError(f"TLS settings for {self.root_url} are invalid: {_first_line(exc)}") from None
 
-        return self._decode(response, job_id, model_project_path)
+        return self._decode(response, job_id, model_project_path, job_type)
 
     def _timeout_error(self, job_id: str, exc: Exception) -> MetricsTimeoutError:
         import requests
@@ -313,9 +328,7 @@ class MetricsClient:
             hint = "the server accepted the connection but did not answer; try again or raise the timeout"
         return MetricsTimeoutError(f"{what}; {hint}")
 
-    def _decode(self, response: requests.Response, job_id: str, project: str) -> tuple[dict, list[str]]:
-        from .parsing import load_json
-
+    def _decode(self, response: requests.Response, job_id: str, project: str, job_type: str = "training") -> LoadedJSON:
         status = response.status_code
         # A server or proxy that echoes the request back must not pass the
         # token on to messages, warnings or the result.
@@ -337,7 +350,9 @@ class MetricsClient:
         if status == 404:
             detail = message or f"not found ({_describe_body(response.reason, content_type, body)})"
             where_404 = f"for job {job_id}" if project in detail else where
-            raise NotFoundError(f"HTTP 404 {where_404}: {detail}; check the project path and job ID")
+            raise NotFoundError(
+                f"HTTP 404 {where_404}: {detail}; check the project path, the job ID and the job type ({job_type})"
+            )
         if status in RETRY_STATUSES:
             raise ServerError(f"HTTP {status} {where}: {detail}{self._retry_note(response)}")
         if status >= 500:
@@ -361,7 +376,7 @@ class MetricsClient:
             raise ResponseFormatError(f"HTTP {status} {where}: expected a JSON object, got a {type(data).__name__}")
         if str(data.get("status", "OK")).upper() == "ERROR":
             raise JobFailedError(f"server error {where}: {_message_of(data) or 'no message'}")
-        return data, loaded.warnings
+        return loaded
 
     def _retry_note(self, response: requests.Response) -> str:
         value = response.headers.get("Retry-After")
@@ -383,16 +398,16 @@ class MetricsClient:
         if entry is None:
             return None
         logger.info("job %s: read from the cache in %s (refresh=True fetches it again)", job_id, self.cache.directory)
-        return self._result(entry.data, entry.warnings, project, job_id, job_type)
+        return self._result(LoadedJSON(entry.data, entry.warnings), project, job_id, job_type)
 
     def _store_in_cache(self, data: dict, warnings: list[str], project: str, job_id: str, job_type: str) -> None:
         if self.cache is not None:
             self.cache.store(self.root_url, project, job_id, job_type, data, warnings, secret=self._token.reveal())
 
-    def _result(self, data: dict, warnings: list[str], project: str, job_id: str, job_type: str) -> MetricsResult:
+    def _result(self, loaded: LoadedJSON, project: str, job_id: str, job_type: str) -> MetricsResult:
         from .result import MetricsResult
 
-        return MetricsResult(data, job_id=job_id, job_type=job_type, model_project_path=project, warnings=warnings)
+        return MetricsResult._from_loaded(loaded, job_id=job_id, job_type=job_type, model_project_path=project)
 
     def _redact_bytes(self, body: bytes) -> bytes:
         # NOTE: only the token's literal UTF-8 bytes are replaced, not a JSON- or URL-escaped form of it.
@@ -555,6 +570,18 @@ def _sleep(seconds: float, cancel: threading.Event | None) -> bool:
         time.sleep(seconds)
         return False
     return cancel.wait(seconds)
+
+
+def _detach(error: BaseException) -> None:
+    """Drop what links an error to the request it came from.
+
+    The chained requests exception and the locals of the finished frames
+    hold the prepared request, whose headers carry the token. Without this,
+    `sys.last_value` in a notebook would keep the token reachable.
+    """
+    error.__context__ = None
+    error.__cause__ = None
+    traceback.clear_frames(error.__traceback__)
 
 
 def _failure_message(data: dict, job_id: str, state: str) -> str:

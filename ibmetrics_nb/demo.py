@@ -90,7 +90,8 @@ def describe(result: object) -> str:
     if result.headline:
         title, label, value = result.headline
         parts.append(f"F1 {format_fraction(value)} ({label}, {title})")
-    parts.append(f"{len(result.table_titles)} tables")
+    count = len(result.table_titles)
+    parts.append(f"{count} table" if count == 1 else f"{count} tables")
     if result.is_incomplete:
         parts.append("incomplete: " + ", ".join(result.missing))
     return ", ".join(parts)

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .parsing import (
+    CONFUSION,
     FRACTION_METRICS,
     SCORES,
+    NumericRows,
     RawTable,
     convert_column,
     epoch_number,
@@ -30,17 +32,21 @@ def table_frame(table: RawTable) -> pd.DataFrame:
     """Return the table as a DataFrame indexed by its first column.
 
     Numeric columns become float64 (percent strings as fractions, missing
-    markers as NaN); any column with a text cell keeps the raw cells. The
+    markers as NaN); any column with a text cell keeps the raw cells. A
+    confusion matrix whose cells are all integers keeps them as one int32 or
+    int64 block, shared read-only with the parsed table. The
     subtitle, `show` flag, kind and repair notes go to `df.attrs`.
     """
     headers = table.headers or ["label"]
-    labels = [_label(row[0]) if row else "" for row in table.rows]
-    columns = _convert_body(table, len(headers) - 1)
-
-    # Built on positions first, so that Series columns line up by row and not by label.
-    frame = pd.DataFrame(dict(zip(range(len(columns)), columns)), index=pd.RangeIndex(len(labels)))
-    frame.index = pd.Index(labels, name=headers[0], dtype=object)
-    frame.columns = pd.Index(headers[1:], dtype=object)
+    if isinstance(table.rows, NumericRows):
+        frame = _block_frame(table, table.rows)
+    else:
+        labels = [_label(row[0]) if row else "" for row in table.rows]
+        columns = _convert_body(table, len(headers) - 1)
+        # Built on positions first, so that Series columns line up by row and not by label.
+        frame = pd.DataFrame(dict(zip(range(len(columns)), columns)), index=pd.RangeIndex(len(labels)))
+        frame.index = pd.Index(labels, name=headers[0], dtype=object)
+        frame.columns = pd.Index(headers[1:], dtype=object)
     frame.attrs.update(
         title=table.title,
         subtitle=table.subtitle,
@@ -51,6 +57,22 @@ def table_frame(table: RawTable) -> pd.DataFrame:
     if table.kind == SCORES:
         _rescale_percent_columns(frame, _percent_string_columns(table))
     return frame
+
+
+def _block_frame(table: RawTable, rows: NumericRows) -> pd.DataFrame:
+    """Build the frame of a table stored as one numpy block.
+
+    A confusion matrix of integers keeps its integer dtype and shares the
+    parsed table's read-only block, so that a large matrix is not stored
+    twice. Every other table gets a float64 copy, as `_convert_body` gives.
+    """
+    index = pd.Index([_label(cell) for cell in rows.labels], name=table.headers[0], dtype=object)
+    columns = pd.Index(table.headers[1:], dtype=object)
+    if table.kind == CONFUSION and rows.values.dtype.kind == "i":
+        # NOTE: the frame is read-only, so assigning a cell in place raises ValueError
+        # ("assignment destination is read-only"). Edit a .copy() instead.
+        return pd.DataFrame(rows.values, index=index, columns=columns, copy=False)
+    return pd.DataFrame(rows.values.astype(float), index=index, columns=columns, copy=False)
 
 
 def _label(cell: Any) -> str:
@@ -86,8 +108,9 @@ def _convert_body(table: RawTable, width: int) -> list[Any]:
 def _all_numeric(body: list[list[Any]], width: int) -> np.ndarray | None:
     """Convert a body of plain numbers in one step, or return None.
 
-    This is the fast path for confusion matrices and loss curves. Strings
-    are excluded because numpy would accept "nan" or reject "12%".
+    `parsing.numeric_rows` already stores most such bodies as one block, so
+    this path only receives bodies with integers that a block cannot store exactly.
+    Strings are excluded because numpy would accept "nan" or reject "12%".
     """
     if not body:
         return np.empty((0, width))
@@ -104,6 +127,8 @@ def _all_numeric(body: list[list[Any]], width: int) -> np.ndarray | None:
 
 def _percent_string_columns(table: RawTable) -> set[int]:
     """Return the body column positions that contain at least one percent string."""
+    if isinstance(table.rows, NumericRows):
+        return set()
     return {
         index - 1
         for row in table.rows
@@ -163,6 +188,12 @@ def confusion_frame(table: RawTable) -> pd.DataFrame:
     frame.index.name = "true"
     frame.columns.name = "predicted"
 
+    if frame.shape[1] and all(dtype.kind == "i" for dtype in frame.dtypes):
+        # Counts stored as one integer block: a writable int64 copy of it.
+        counts = pd.DataFrame(frame.to_numpy(dtype="int64", copy=True), index=frame.index, columns=frame.columns)
+        counts.attrs = frame.attrs
+        return counts
+
     numeric = _numeric(frame)
     # Counts beyond 2**53 are not exact in a float, and casting inf or 1e300 to int64 gives garbage.
     exact = numeric.notna().all().all() and (numeric.abs() <= 2**53).all().all()
@@ -184,14 +215,16 @@ def loss_frame(table: RawTable) -> pd.DataFrame:
 
 def score_rows(frame: pd.DataFrame, job_id: Any, job_type: Any, title: str) -> pd.DataFrame:
     """Return one long-format row per label of a per-class or per-field table."""
-    renamed = {}
+    # Renamed by position, because a table may repeat a header.
+    names: list[str] = []
     for header in frame.columns:
         name = metric_name(header)
-        while name in renamed.values() or name in ("job_id", "job_type", "table", "label", "is_average"):
+        while name in names or name in ("job_id", "job_type", "table", "label", "is_average"):
             name += "_"
-        renamed[header] = name
+        names.append(name)
 
-    body = frame.rename(columns=renamed).reset_index(drop=True)
+    body = frame.reset_index(drop=True)
+    body.columns = pd.Index(names, dtype=object)
     labels = list(frame.index)
     head = pd.DataFrame(
         {

@@ -148,7 +148,8 @@ def _progress_reporter(status: Any) -> Any:
     def report(poll: Any) -> None:
         if poll.state in ("DONE", "COMPLETE", "COMPLETED") and poll.polls == 1:
             return
-        status.update(f"job {poll.job_id}: {poll.state}, polled {poll.polls} times, {poll.elapsed:.0f} s")
+        times = "once" if poll.polls == 1 else f"{poll.polls} times"
+        status.update(f"job {poll.job_id}: {poll.state}, polled {times}, {poll.elapsed:.0f} s")
 
     return report
 

@@ -9,15 +9,20 @@ string instead of repairing silently.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ResponseFormatError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MISSING_MARKERS = frozenset({"", "n/a", "na", "nan", "none", "null", "unknown", "-"})
 
@@ -52,10 +57,16 @@ EPOCH_HEADER = re.compile(r"^\s*(?:epoch\s*)?(\d{1,9})\s*$", re.I)
 
 @dataclass
 class LoadedJSON:
-    """A parsed document plus what the parser had to tolerate to read it."""
+    """A parsed document plus what the parser had to tolerate to read it.
+
+    `source` is the text it was parsed from: the bytes of a bytes input or
+    a file, the `str` of JSON text, and None for a dict. `load_json(source)`
+    parses it again to an equal document.
+    """
 
     data: Any
     warnings: list[str] = field(default_factory=list)
+    source: bytes | str | None = None
 
 
 def load_json(source: str | bytes | bytearray | os.PathLike | dict) -> LoadedJSON:
@@ -70,7 +81,13 @@ def load_json(source: str | bytes | bytearray | os.PathLike | dict) -> LoadedJSO
     if isinstance(source, dict):
         return LoadedJSON(source)
 
-    text = _read_source(source)
+    if isinstance(source, (bytes, bytearray)):
+        kept: bytes | str = bytes(source)
+    elif isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
+        kept = source
+    else:
+        kept = _read_file(source)
+    text = _decode_bytes(kept) if isinstance(kept, bytes) else kept
     warnings: list[str] = []
 
     def keep_pairs(pairs: list[tuple[str, Any]]) -> dict:
@@ -94,21 +111,15 @@ def load_json(source: str | bytes | bytearray | os.PathLike | dict) -> LoadedJSO
     except ValueError as exc:
         # Python refuses integers of more than sys.get_int_max_str_digits() digits (4300 by default).
         raise ResponseFormatError(f"invalid JSON: {_first_line(exc)}") from None
-    return LoadedJSON(data, _dedupe(warnings))
+    return LoadedJSON(data, _dedupe(warnings), kept)
 
 
-def _read_source(source: str | bytes | bytearray | os.PathLike) -> str:
-    if isinstance(source, (bytes, bytearray)):
-        return _decode_bytes(bytes(source))
-
-    if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
-        return source
-
+def _read_file(source: str | os.PathLike) -> bytes:
     if isinstance(source, str) and (not source.strip() or "\x00" in source or "\n" in source):
         raise ResponseFormatError(f"expected JSON text starting with '{{' or a file path, got {_start_of(source)!r}")
     path = Path(source)
     try:
-        return _decode_bytes(path.read_bytes())
+        return path.read_bytes()
     except FileNotFoundError:
         raise ResponseFormatError(f"file not found: {_start_of(str(path))}") from None
     except IsADirectoryError:
@@ -251,21 +262,81 @@ def epoch_number(header: Any, position: int) -> int:
 # --- tables ---------------------------------------------------------------
 
 
+class NumericRows(Sequence):
+    """The rows of a table whose body cells are all JSON numbers, stored as one numpy block.
+
+    `labels` contains each row's first cell as sent and `values` the other
+    cells, read-only: int32 when every cell is an integer that fits, else
+    int64, else float64. For a block that mixes integers and floats,
+    `int_cells` marks the cells sent as integers, so that a row reads back
+    with the same Python types. Indexing, slicing and iteration build each
+    row as a new list, equal to the row that the server sent.
+    """
+
+    __slots__ = ("labels", "values", "int_cells")
+
+    def __init__(self, labels: list[Any], values: np.ndarray, int_cells: np.ndarray | None = None) -> None:
+        self.labels = labels
+        self.values = values
+        self.int_cells = int_cells
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self.labels)))]
+        return self._row(range(len(self.labels))[index])
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        for i in range(len(self.labels)):
+            yield self._row(i)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (NumericRows, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<NumericRows {len(self.labels)} x {self.values.shape[1]} {self.values.dtype}>"
+
+    def _row(self, i: int) -> list[Any]:
+        cells = self.values[i].tolist()
+        if self.int_cells is not None:
+            cells = [int(cell) if is_int else cell for cell, is_int in zip(cells, self.int_cells[i].tolist())]
+        return [self.labels[i], *cells]
+
+
 @dataclass
 class RawTable:
     """One entry of the response's `metrics` list, checked and normalised.
 
     `headers` and `rows` are what the server sent, repaired only so that
     every row has one cell per header, and `problems` lists the repairs.
+    When every body cell is a JSON number, `rows` is a `NumericRows` over
+    one numpy block instead of a list of lists, because a large confusion
+    matrix as Python lists takes about 2.5 times its JSON size.
     """
 
     title: str
     subtitle: str
     headers: list[str]
-    rows: list[list[Any]]
+    rows: list[list[Any]] | NumericRows
     show: bool
     kind: str
     problems: list[str] = field(default_factory=list)
+
+
+def row_labels(table: RawTable) -> list[Any]:
+    """Return the first cell of each non-empty row, without building the rows of a `NumericRows`.
+
+    The list may be the table's own, so callers must not modify it.
+    """
+    if isinstance(table.rows, NumericRows):
+        return table.rows.labels
+    return [row[0] for row in table.rows if row]
 
 
 def read_tables(metrics: Any) -> tuple[list[RawTable], list[str]]:
@@ -321,7 +392,53 @@ def read_table(entry: dict, position: int) -> RawTable:
 
     rows, headers = _fit_rows(rows, headers, problems)
     kind = classify(title, headers, rows)
-    return RawTable(title, subtitle, headers, rows, show, kind, problems)
+    compact = numeric_rows(rows, len(headers))
+    return RawTable(title, subtitle, headers, rows if compact is None else compact, show, kind, problems)
+
+
+# Every integer of magnitude up to 2**53 is exact in a float64.
+_MAX_EXACT_FLOAT_INT = 2**53
+
+
+def numeric_rows(rows: list[list[Any]], width: int) -> NumericRows | None:
+    """Store rows whose body cells are all ints or floats as a `NumericRows`, else return None.
+
+    Every row must have `width` cells. Booleans and strings (such as "12%"
+    or "nan") are not numbers here. An integer too large for int64, or an
+    integer above 2**53 in a table that also has floats, keeps the rows as
+    lists, because the block could not give it back exactly.
+    """
+    if not rows or width <= 1:
+        return None
+    import numpy as np
+
+    types: set[type] = set()
+    for row in rows:
+        types.update(map(type, itertools.islice(row, 1, None)))
+    if not types <= {int, float}:
+        return None
+
+    # Filled row by row, so that no list of all body cells is built next to the parsed rows.
+    values = np.empty((len(rows), width - 1), dtype=np.int64 if types == {int} else np.float64)
+    try:
+        for index, row in enumerate(rows):
+            values[index] = row[1:]
+    except OverflowError:
+        return None
+
+    int_cells = None
+    if types == {int}:
+        limits = np.iinfo(np.int32)
+        if limits.min <= values.min() and values.max() <= limits.max:
+            values = values.astype(np.int32)
+    elif int in types:
+        int_cells = np.array([[type(cell) is int for cell in row[1:]] for row in rows], dtype=bool)
+        if np.any(np.abs(values[int_cells]) > _MAX_EXACT_FLOAT_INT):
+            return None
+        int_cells.flags.writeable = False
+    # Frames share this block, so it must not change under them.
+    values.flags.writeable = False
+    return NumericRows([row[0] for row in rows], values, int_cells)
 
 
 def _text(value: Any) -> str:

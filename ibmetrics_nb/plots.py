@@ -101,7 +101,8 @@ def plot_confusion(
         _annotate(ax, matrix, normalize)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title if not normalize else f"{title} (normalised by {normalize})")
+    # A long job ID would run past a small figure's edges, so the title wraps.
+    ax.set_title(title if not normalize else f"{title} (normalised by {normalize})", fontsize="medium", wrap=True)
     return ax
 
 

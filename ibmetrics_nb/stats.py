@@ -347,12 +347,12 @@ def _find_described_table(result: MetricsResult) -> str | None:
     matrix = result._find(parsing.CONFUSION)
     if matrix is None:
         return None
-    classes = {cell_label(row[0]) for row in matrix.rows if row}
+    classes = {cell_label(label) for label in parsing.row_labels(matrix)}
     candidates = []
     for position, table in enumerate(result._tables):
         if table.kind != parsing.SCORES:
             continue
-        labels = {cell_label(row[0]) for row in table.rows if row and not parsing.is_average_label(row[0])}
+        labels = {cell_label(label) for label in parsing.row_labels(table) if not parsing.is_average_label(label)}
         if labels & classes and (labels <= classes or classes <= labels):
             candidates.append(("record" not in table.title.lower(), -len(labels & classes), position, table.title))
     return min(candidates)[3] if candidates else None

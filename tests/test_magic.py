@@ -159,7 +159,7 @@ def test_parse_line_empty_means_picker():
     assert parse_line("").project is None
 
 
-@pytest.mark.parametrize("line", ["'unclosed j", "p", "--type nope p j", "--bogus p j", "p $a.b", "p j$x"])
+@pytest.mark.parametrize("line", ["'unclosed j", "p", "--type nope p j", "--bogus p j", "p $a.b", "p j$x", "{ p } j", "p {j"])
 def test_parse_line_rejects_bad_input(line):
     with pytest.raises(InvalidRequestError):
         parse_line(line, {"a": 1})

@@ -228,3 +228,13 @@ def test_broken_table_does_not_break_display(broken):
     assert "Broken" in html
     assert 'class="ibm-note"' in html
     assert "Broken" in text
+
+
+def test_repeated_headers_get_distinct_columns():
+    data = {"metrics": [{"title": "T", "headers": ["Class Type", "F1 Score", "F1 Score", "Class Type"], "rows": [["A", "50%", "60%", "x"]]}]}
+
+    frame = MetricsResult(data).to_dataframe()
+
+    assert frame.loc[0, "f1"] == 0.5
+    assert frame.loc[0, "f1_"] == 0.6
+    assert frame.loc[0, "class_type"] == "x"
