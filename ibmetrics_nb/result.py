@@ -105,9 +105,17 @@ class MetricsResult:
 
         Invalid JSON raises `ResponseFormatError` with its line and column.
         Duplicate keys are kept as a standard parser keeps them (the last
-        one wins) and listed in `warnings`.
+        one wins) and listed in `warnings`. A file written by `save` (or by
+        `ibmetrics fetch --format json`) is read as `load` reads it.
         """
         loaded = parsing.load_json(source)
+        if _is_saved_result(loaded.data):
+            from .export import read_result_document
+
+            response, options = read_result_document(loaded.data, "the saved result")
+            given = {"job_id": job_id, "job_type": job_type, "model_project_path": model_project_path}
+            options.update({name: value for name, value in given.items() if value is not None})
+            return cls(response, **options)
         return cls._from_loaded(loaded, job_id=job_id, job_type=job_type, model_project_path=model_project_path)
 
     @classmethod
@@ -432,6 +440,11 @@ class MetricsResult:
             f"<MetricsResult job_id={self.job_id!r} job_type={self.job_type!r}{state} "
             f"tables={len(self._tables)} warnings={len(self.warnings)}>"
         )
+
+
+def _is_saved_result(data: Any) -> bool:
+    """Whether `data` is a saved-result document rather than a response."""
+    return isinstance(data, dict) and isinstance(data.get("response"), dict) and "metrics" not in data
 
 
 def _text_or_none(value: Any) -> str | None:

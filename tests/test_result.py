@@ -238,3 +238,14 @@ def test_repeated_headers_get_distinct_columns():
     assert frame.loc[0, "f1"] == 0.5
     assert frame.loc[0, "f1_"] == 0.6
     assert frame.loc[0, "class_type"] == "x"
+
+
+def test_from_json_reads_a_saved_result(classification, tmp_path):
+    path = tmp_path / "saved.json"
+    classification.save(path)
+
+    result = MetricsResult.from_json(path)
+
+    assert result.job_id == "job-c"
+    assert result.table_titles == classification.table_titles
+    assert result.confusion_df.to_numpy().tolist() == [[5, 1], [0, 4]]
