@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidRequestError, ResponseFormatError
+from .errors import ResponseFormatError
 
 if TYPE_CHECKING:
     import pandas as pd

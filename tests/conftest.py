@@ -3,7 +3,6 @@ isolation from the user's own settings (environment, token, cache)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 

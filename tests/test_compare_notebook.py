@@ -87,7 +87,9 @@ def test_cache_cell_reads_from_cache(executed):
     assert "retrain-job: read from the cache" in result["data"]["text/plain"]
 
 
-def test_notebook_matches_generator():
+def test_notebook_matches_generator(monkeypatch):
+    # The generator imports its shared cells from its own folder, as it does when run as a script.
+    monkeypatch.syspath_prepend(str(GENERATOR.parent))
     spec = importlib.util.spec_from_file_location("make_compare_notebook", GENERATOR)
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)

@@ -52,3 +52,19 @@ def test_demo_html_has_no_token(demo):
     html = demo[1].read_text(encoding="utf-8")
 
     assert "sbx-" not in html
+
+
+def test_quickstart_matches_generator(monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    import nbformat
+
+    tools = Path(__file__).resolve().parents[1] / "tools"
+    monkeypatch.syspath_prepend(str(tools))
+    spec = importlib.util.spec_from_file_location("make_quickstart", tools / "make_quickstart.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = nbformat.read(tools.parent / "notebooks" / "quickstart.ipynb", as_version=4)
+
+    assert [cell.source for cell in committed.cells] == [cell.source for cell in generator.CELLS]

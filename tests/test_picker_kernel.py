@@ -25,7 +25,7 @@ from conftest import CLASSIFICATION_JOB
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
-from nbformat.v4 import new_code_cell, new_notebook, output_from_msg
+from nbformat.v4 import new_code_cell, new_notebook
 
 from ibmetrics_nb.sandbox import CLASSIFICATION_PROJECT, Job, Reply, read_data_file, serve
 from ibmetrics_nb.widgets import FALLBACK_TEXT

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from tour_cells import load_extension_cell, sandbox_setup_cell
 
 CELLS = [
     new_markdown_cell(
@@ -17,31 +18,8 @@ CELLS = [
         "- `pruning-job` (job type `pruning`): the retrained model, pruned;\n"
         "- `evaluation-new-data` (job type `evaluation`): the retrained model on new documents."
     ),
-    new_code_cell(
-        "import os\n"
-        "import tempfile\n"
-        "\n"
-        "import ibmetrics_nb\n"
-        "from ibmetrics_nb import sandbox\n"
-        "\n"
-        "# `ibmetrics demo` passes its own sandbox; otherwise start one inside this kernel.\n"
-        "if os.environ.get(\"IBMETRICS_SANDBOX_URL\"):\n"
-        "    sandbox_url, sandbox_token = os.environ[\"IBMETRICS_SANDBOX_URL\"], os.environ[\"IBMETRICS_SANDBOX_TOKEN\"]\n"
-        "else:\n"
-        "    server = sandbox.start()\n"
-        "    sandbox_url, sandbox_token = server.url, server.token\n"
-        "\n"
-        "# Finished jobs are cached on disk; keep this tour's sandbox jobs out of your own cache.\n"
-        "os.environ.setdefault(\"IBMETRICS_CACHE_DIR\", tempfile.mkdtemp(prefix=\"ibmetrics-tour-\"))\n"
-        "ibmetrics_nb.set_token(sandbox_token)  # on a real instance: ibmetrics_nb.set_token() prompts for it\n"
-        "project = sandbox.CLASSIFICATION_PROJECT\n"
-        "reference_job = sandbox.CLASSIFICATION_EXAMPLE_JOB_ID"
-    ),
-    new_code_cell(
-        "%load_ext ibmetrics_nb\n"
-        "%config IbMetrics.root_url = sandbox_url\n"
-        "%config IbMetrics.poll_interval = 0.5"
-    ),
+    sandbox_setup_cell('reference_job = sandbox.CLASSIFICATION_EXAMPLE_JOB_ID'),
+    load_extension_cell(),
     new_markdown_cell(
         "## Two jobs side by side\n\n"
         "Give the magic several job IDs and it returns a comparison against the first one, the baseline. "

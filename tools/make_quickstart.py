@@ -4,6 +4,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from tour_cells import load_extension_cell, sandbox_setup_cell
 
 CELLS = [
     new_markdown_cell(
@@ -13,32 +14,9 @@ CELLS = [
         "`GET api/v2/model/metrics` and serves example jobs, so it needs no Instabase account.\n\n"
         "Against a real instance, skip the sandbox cell and set `IB_ROOT_URL` and `IB_API_TOKEN` before starting Jupyter."
     ),
-    new_code_cell(
-        "import os\n"
-        "import tempfile\n"
-        "\n"
-        "import ibmetrics_nb\n"
-        "from ibmetrics_nb import sandbox\n"
-        "\n"
-        "# `ibmetrics demo` passes its own sandbox; otherwise start one inside this kernel.\n"
-        "if os.environ.get(\"IBMETRICS_SANDBOX_URL\"):\n"
-        "    sandbox_url, sandbox_token = os.environ[\"IBMETRICS_SANDBOX_URL\"], os.environ[\"IBMETRICS_SANDBOX_TOKEN\"]\n"
-        "else:\n"
-        "    server = sandbox.start()\n"
-        "    sandbox_url, sandbox_token = server.url, server.token\n"
-        "\n"
-        "# Finished jobs are cached on disk; keep this tour's sandbox jobs out of your own cache.\n"
-        "os.environ.setdefault(\"IBMETRICS_CACHE_DIR\", tempfile.mkdtemp(prefix=\"ibmetrics-tour-\"))\n"
-        "ibmetrics_nb.set_token(sandbox_token)  # on a real instance: ibmetrics_nb.set_token() prompts for it\n"
-        "project = sandbox.CLASSIFICATION_PROJECT\n"
-        "project"
-    ),
+    sandbox_setup_cell('project'),
     new_markdown_cell("Load the extension and point it at the sandbox. `%config IbMetrics` lists every setting."),
-    new_code_cell(
-        "%load_ext ibmetrics_nb\n"
-        "%config IbMetrics.root_url = sandbox_url\n"
-        "%config IbMetrics.poll_interval = 0.5"
-    ),
+    load_extension_cell(),
     new_markdown_cell(
         "## Fetch a finished classification job\n\n"
         "Quote a project path that contains spaces. The result shows the summary, the per-class scores, the loss curve "
