@@ -57,7 +57,9 @@ class IbMetrics(Magics):
 
         Waits while the job is RUNNING, showing its state in place, then
         returns the result, which a notebook shows as tables and plots.
-        Several job IDs return a comparison of the jobs.
+        Several job IDs are fetched concurrently and return a comparison of
+        the jobs; when some fail, the line returns the ManyResults instead,
+        which names each failure and keeps the jobs that were fetched.
 
         Options:
           -t, --type     job type (default: training)
