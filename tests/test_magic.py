@@ -200,3 +200,15 @@ def test_several_jobs_all_failing_is_one_line(shell):
 
     assert isinstance(outcome.error_in_exec, IbMetricsError)
     assert "2 of 2 jobs failed" in str(outcome.error_in_exec)
+
+
+def test_settings_from_ipython_config(shell):
+    shell.run_line_magic("unload_ext", "ibmetrics_nb")
+    shell.config.IbMetrics.max_wait = 42.0
+    try:
+        shell.run_line_magic("load_ext", "ibmetrics_nb")
+        magics = next(c for c in shell.configurables if type(c).__name__ == "IbMetrics")
+
+        assert magics.max_wait == 42.0
+    finally:
+        del shell.config.IbMetrics["max_wait"]
