@@ -418,8 +418,8 @@ class _Scheduler:
                 f"(max_wait is {self.max_wait:g} s); wait longer with a larger max_wait"
             )
             return
-        # Counting from the reply keeps requests one interval apart at the server too: a request
-        # that waited for a connection or the GIL left later than `sent` says.
+        # Counting from the reply keeps requests one interval apart at the server too, because
+        # a request that waited for a connection or the GIL left later than `sent` records.
         due = min(reply.received + job.interval, job.first_sent + self.max_wait)
         # max_poll_interval caps the growth; it never shortens the interval asked for.
         job.interval = min(job.interval * 1.5, max(self.client.max_poll_interval, self.interval))

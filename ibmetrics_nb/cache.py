@@ -4,7 +4,7 @@ A finished job's metrics never change, so `MetricsClient` keeps each
 finished response and returns it for later requests of the same job,
 without sending a request. Entries are keyed by the instance root, the project,
 the job ID and the job type. Each is one strict-JSON file (the format of
-`MetricsResult.save`, plus the root URL) that holds the response and the
+`MetricsResult.save`, plus the root URL) that contains the response and the
 parser's warnings, never the token.
 
 Unfinished jobs, failed jobs and error responses are never stored. An

@@ -450,7 +450,7 @@ def normalize_root(root_url: str | None, allow_http: bool = False) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether `host` is localhost or a loopback address."""
+    """Return whether `host` is localhost or a loopback address."""
     if host.lower() == "localhost":
         return True
     try:

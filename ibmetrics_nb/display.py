@@ -5,7 +5,8 @@ with `<details>`, and every value from the response passes through
 `html.escape`. Tables render from the raw cells, so showing a result never
 builds the pandas frames, and each table is cut to a fixed number of rows
 and columns so that the HTML stays small whatever the job's size. A table
-that cannot be rendered becomes a one-line note; display never raises.
+that cannot be rendered becomes a one-line note, because every part of the
+HTML renders inside a guard that turns an exception into that note.
 """
 
 from __future__ import annotations

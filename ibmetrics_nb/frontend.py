@@ -1,4 +1,4 @@
-"""What the current frontend can show, kept in one place.
+"""Frontend detection: what the current frontend can show, in one place.
 
 A Jupyter kernel can show rich output and update it in place, a terminal
 IPython shell only text, and a plain Python process neither. Other
@@ -21,7 +21,7 @@ def ipython_shell() -> Any | None:
 
 
 def in_kernel() -> bool:
-    """Whether code runs in a Jupyter kernel, which can show rich output."""
+    """Return whether code runs in a Jupyter kernel, which can show rich output."""
     shell = ipython_shell()
     return shell is not None and getattr(shell, "kernel", None) is not None
 

@@ -58,7 +58,7 @@ class IbMetrics(Magics):
         Waits while the job is RUNNING, showing its state in place, then
         returns the result, which a notebook shows as tables and plots.
         Several job IDs are fetched concurrently and return a comparison of
-        the jobs; when some fail, the line returns the ManyResults instead,
+        the jobs. When some fail, the line returns the ManyResults instead,
         which names each failure and keeps the jobs that were fetched.
 
         Options:
@@ -98,8 +98,8 @@ class IbMetrics(Magics):
 def run(magics: IbMetrics, args: MagicArgs) -> Any:
     """Run a parsed `%ibmetrics` line: the picker, one job or a comparison.
 
-    Several jobs are fetched concurrently. When all succeed the line returns
-    their `Comparison`; when some fail it returns the `ManyResults`, which
+    Several jobs are fetched concurrently. When all succeed, the line returns
+    their `Comparison`. When some fail, it returns the `ManyResults`, which
     lists each failure and keeps the results that were fetched.
     """
     if args.project is None:

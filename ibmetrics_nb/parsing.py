@@ -1,10 +1,10 @@
 """Parse metrics responses: strict JSON loading, cell values and table kinds.
 
 The functions here are pure and know nothing of HTTP or display. They turn
-the server's loosely typed tables (percent strings, "N/A" markers, rows of
-the wrong length, renamed headers from older platforms) into plain Python
-and pandas values, and they report every repair they make as a warning
-string instead of repairing silently.
+the server's loosely typed tables into plain Python and pandas values:
+percent strings, "N/A" markers, rows of the wrong length and renamed
+headers from older platforms. Every repair they make is reported as a
+warning string.
 """
 
 from __future__ import annotations

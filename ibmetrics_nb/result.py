@@ -234,7 +234,7 @@ class MetricsResult:
         return self.tables[self._require(parsing.TRIALS, "Hyperparameter search results").title]
 
     def has_table(self, kind: str) -> bool:
-        """Whether the response has a table of `kind` ("scores", "confusion", "loss", "trials")."""
+        """Return whether the response has a table of `kind` ("scores", "confusion", "loss", "trials")."""
         return self._find(kind) is not None
 
     def _find(self, kind: str) -> parsing.RawTable | None:
@@ -443,7 +443,7 @@ class MetricsResult:
 
 
 def _is_saved_result(data: Any) -> bool:
-    """Whether `data` is a saved-result document rather than a response."""
+    """Return whether `data` is a saved-result document rather than a response."""
     return isinstance(data, dict) and isinstance(data.get("response"), dict) and "metrics" not in data
 
 

@@ -236,7 +236,7 @@ def _reachable_reprs(error: BaseException) -> str:
         seen.append(repr(current))
         traceback = current.__traceback__
         while traceback is not None:
-            # Only the package's frames: the test's own frame holds the assertion's literals.
+            # Only the package's frames, because the test's own frame contains the assertion's literals.
             in_package = traceback.tb_frame.f_globals.get("__name__", "").startswith("ibmetrics_nb.")
             for value in list(traceback.tb_frame.f_locals.values()) if in_package else []:
                 seen.append(repr(value))

@@ -109,14 +109,14 @@ def test_short_and_long_rows_are_repaired_and_noted():
     assert len(table.problems) == 2
 
 
-def test_null_rows_become_an_empty_table_with_a_note():
+def test_null_rows_give_empty_table():
     table = parsing.read_table({"title": "T", "headers": ["a"], "rows": None}, 1)
 
     assert table.rows == []
     assert "rows is null" in table.problems[0]
 
 
-def test_entries_that_are_not_tables_are_skipped_with_warning():
+def test_non_table_entries_skipped():
     tables, warnings = parsing.read_tables([{"title": "A", "headers": ["x"], "rows": []}, "junk", 3])
 
     assert [t.title for t in tables] == ["A"]

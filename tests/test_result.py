@@ -196,7 +196,8 @@ def test_html_has_summary_tables_and_images(classification):
     assert "<details open><summary>Record-wise" in html
     assert "<details><summary>Confusion Matrix" in html
     assert "rgba(31,119,180," in html
-    assert "<svg" in html and "<polyline" in html
+    assert "<svg" in html
+    assert "<polyline" in html
     assert "89.90%" in html
     assert "<script" not in html
 
@@ -224,7 +225,8 @@ def test_broken_table_does_not_break_display(broken):
 
     html = result._repr_html_()
     text = repr(result) + result._repr_mimebundle_()["text/plain"]
-    assert "Good" in html and "50.00%" in html
+    assert "Good" in html
+    assert "50.00%" in html
     assert "Broken" in html
     assert 'class="ibm-note"' in html
     assert "Broken" in text
